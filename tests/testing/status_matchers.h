@@ -27,15 +27,16 @@ MATCHER_P2(StatusIs, code, message_matcher, "") {
 
 }  // namespace tw::testing
 
+// The status is copied: `expr` may be a temporary StatusOr.
 #define TW_EXPECT_OK(expr)                                               \
   do {                                                                   \
-    const auto& tw_s_ = ::tw::testing::GetStatus(expr);                  \
+    const ::tw::Status tw_s_ = ::tw::testing::GetStatus(expr);                  \
     EXPECT_TRUE(tw_s_.ok()) << #expr << " failed: " << tw_s_.ToString(); \
   } while (false)
 
 #define TW_ASSERT_OK(expr)                                               \
   do {                                                                   \
-    const auto& tw_s_ = ::tw::testing::GetStatus(expr);                  \
+    const ::tw::Status tw_s_ = ::tw::testing::GetStatus(expr);                  \
     ASSERT_TRUE(tw_s_.ok()) << #expr << " failed: " << tw_s_.ToString(); \
   } while (false)
 

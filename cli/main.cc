@@ -1,0 +1,320 @@
+// transferwatch: the command-line interface. The composition root of the CLI: parses the
+// command line, resolves settings, opens the real store (embedded or URL) and runs a command.
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "cli/settings.h"
+#include "common/csv.h"
+#include "common/logging.h"
+#include "common/time_util.h"
+#include "common/version.h"
+#include "store/embedded_cluster.h"
+#include "store/migrations.h"
+#include "store/open_store.h"
+
+namespace tw::cli {
+namespace {
+
+constexpr const char* kExitCodesHelp =
+    "Exit codes: 0 ok (an empty result is ok), 1 failed, 2 usage or invalid argument, "
+    "3 a named thing not found, 4 database unavailable.";
+
+std::optional<std::string> RealGetEnv(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+EmbeddedClusterOptions ClusterOptions(const DatabaseSettings& db) {
+  EmbeddedClusterOptions options;
+  options.state_dir = db.state_dir;
+  options.cluster_user = db.embedded_user;
+  options.fsync = db.embedded_fsync;
+  return options;
+}
+
+void PrintObject(const nlohmann::ordered_json& object, OutputFormat format, std::ostream& out) {
+  if (format == OutputFormat::kJson) {
+    out << object.dump(2) << "\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [key, value] : object.items()) {
+    rows.push_back({key, CellText(nlohmann::json(value), -1, true)});
+  }
+  if (format == OutputFormat::kCsv) {
+    out << "key,value\n";
+    for (const auto& row : rows) out << CsvLine({row[0], row[1]});
+    return;
+  }
+  out << RenderTextTable({"key", "value"}, rows);
+}
+
+Status DbStatus(const CliSettings& settings, OutputFormat format, std::ostream& out) {
+  nlohmann::ordered_json status;
+  std::optional<std::string> conninfo;
+  if (settings.database.url) {
+    status["mode"] = "url";
+    status["database"] = RedactConninfo(*settings.database.url);
+    conninfo = WithConnectTimeout(*settings.database.url);
+  } else {
+    TW_ASSIGN_OR_RETURN(auto cluster, EmbeddedCluster::Inspect(ClusterOptions(settings.database)));
+    status["mode"] = "embedded";
+    status["state_dir"] = cluster.state_dir;
+    status["data_dir"] = cluster.data_dir;
+    status["socket_dir"] = cluster.socket_dir;
+    status["cluster_user"] = cluster.cluster_user;
+    status["postgres_bin"] = cluster.pg_bin_dir;
+    status["initialized"] = cluster.initialized;
+    status["running"] = cluster.running;
+    status["pinned"] = cluster.pinned;
+    if (cluster.running) conninfo = cluster.conninfo;
+  }
+  if (conninfo) {
+    TW_ASSIGN_OR_RETURN(auto store, PgStore::Connect(*conninfo));
+    TW_ASSIGN_OR_RETURN(status["server"], store->ServerVersion());
+    TW_ASSIGN_OR_RETURN(auto known, EmbeddedMigrations());
+    TW_ASSIGN_OR_RETURN(SchemaStatus schema, store->GetSchemaStatus(known));
+    status["schema_version"] = schema.applied.empty() ? 0 : schema.applied.back().version;
+    status["schema_latest"] = schema.latest_known;
+    status["pending_migrations"] = schema.pending.size();
+    if (!schema.applied.empty()) {
+      TW_ASSIGN_OR_RETURN(StoreCounts counts, store->Counts());
+      status["checkpoints"] = counts.checkpoints;
+      status["datasets"] = counts.datasets;
+      status["evaluations"] = counts.evaluations;
+    }
+  }
+  PrintObject(status, format, out);
+  return OkStatus();
+}
+
+Status DbMigrate(const CliSettings& settings, bool dry_run, std::ostream& out) {
+  TW_ASSIGN_OR_RETURN(auto handle, OpenStore(settings.database, /*migrate=*/false));
+  TW_ASSIGN_OR_RETURN(auto known, EmbeddedMigrations());
+  TW_ASSIGN_OR_RETURN(auto migrations, handle->store().Migrate(known, dry_run));
+  if (migrations.empty()) {
+    out << "the schema is up to date (version " << known.back().version << ")\n";
+  }
+  for (const auto& m : migrations) {
+    out << (dry_run ? "would apply " : "applied ") << m.name << " (sha256 "
+        << m.checksum.substr(0, 12) << ")\n";
+    if (dry_run) out << m.sql << (m.sql.empty() || m.sql.back() == '\n' ? "" : "\n");
+  }
+  return OkStatus();
+}
+
+Status DbStart(const CliSettings& settings, std::ostream& out) {
+  if (settings.database.url) {
+    return InvalidArgumentError(
+        "db start manages the embedded database, but a database URL is configured");
+  }
+  TW_ASSIGN_OR_RETURN(auto handle, OpenStore(settings.database, /*migrate=*/true));
+  TW_RETURN_IF_ERROR(handle->cluster()->Pin());
+  out << "the embedded PostgreSQL is running in " << handle->cluster()->state().data_dir
+      << " (socket " << handle->cluster()->state().socket_dir
+      << "); it stays up until `transferwatch db stop`\n";
+  return OkStatus();
+}
+
+Status DbStop(const CliSettings& settings, bool force, std::ostream& out) {
+  if (settings.database.url) {
+    return InvalidArgumentError(
+        "db stop manages the embedded database, but a database URL is configured");
+  }
+  TW_ASSIGN_OR_RETURN(bool stopped,
+                      EmbeddedCluster::Stop(ClusterOptions(settings.database), force));
+  out << (stopped ? "the embedded PostgreSQL is stopped\n"
+                  : "unpinned; the embedded PostgreSQL is still in use and stops when its last "
+                    "user leaves (--force stops it now)\n");
+  return OkStatus();
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"TransferWatch: reproducible evaluation of image-classification checkpoints, and "
+               "whether their ImageNet gains transfer.\n" +
+               std::string(kExitCodesHelp)};
+  app.name("transferwatch");
+  app.set_version_flag("--version", std::string("transferwatch ") + kVersion + " (" +
+                                        kGitDescribe + ")");
+  app.fallthrough();
+  app.require_subcommand(1);
+
+  GlobalFlags flags;
+  std::string format_text = "table";
+  app.add_option("--database", flags.database_url,
+                 "PostgreSQL URL or conninfo (env TRANSFERWATCH_DATABASE_URL); none = embedded");
+  app.add_option("--state-dir", flags.state_dir,
+                 "State directory of the embedded database (env TRANSFERWATCH_HOME)");
+  app.add_option("--config", flags.config_path, "TOML config file (env TRANSFERWATCH_CONFIG)");
+  app.add_option("--log-level", flags.log_level, "trace|debug|info|warn|error|off");
+  app.add_option("--format", format_text, "Output format: table, json or csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}));
+
+  // db
+  auto* db = app.add_subcommand("db", "Manage the database (embedded cluster, schema)");
+  db->require_subcommand(1);
+  auto* db_status = db->add_subcommand("status", "Show where the data lives and its schema");
+  bool dry_run = false;
+  auto* db_migrate = db->add_subcommand("migrate", "Apply pending schema migrations");
+  db_migrate->add_flag("--dry-run", dry_run, "Print what would run, change nothing");
+  auto* db_start = db->add_subcommand("start", "Start the embedded cluster and keep it running");
+  bool force = false;
+  auto* db_stop = db->add_subcommand("stop", "Stop the embedded cluster (when no one uses it)");
+  db_stop->add_flag("--force", force, "Stop it even while other programs use it");
+
+  // import
+  auto* import = app.add_subcommand("import", "Import published results");
+  import->require_subcommand(1);
+  ImportTimmOptions import_options;
+  auto* import_timm = import->add_subcommand(
+      "timm", "Import timm's results-*.csv files (pytorch-image-models/results)");
+  import_timm->add_option("DIR", import_options.dir, "Folder with the results CSVs")->required();
+  import_timm->add_flag("--update", import_options.update,
+                        "Replace recorded imported numbers that differ from these files");
+
+  // dataset list
+  auto* dataset = app.add_subcommand("dataset", "Registered datasets");
+  dataset->require_subcommand(1);
+  auto* dataset_list = dataset->add_subcommand("list", "List datasets and their references");
+
+  // models / checkpoints
+  ListCheckpointsOptions models_options;
+  models_options.imported_only = true;
+  auto* models = app.add_subcommand("models", "Imported models");
+  models->require_subcommand(1);
+  auto* models_list = models->add_subcommand("list", "List imported models");
+  models_list->add_option("GLOB", models_options.glob, "Model name pattern (*, ?, [...])");
+  models_list->add_option("--limit", models_options.limit, "At most N rows (0 = all)");
+
+  ListCheckpointsOptions checkpoints_options;
+  auto* checkpoints = app.add_subcommand("checkpoints", "Checkpoints (files and imported models)");
+  checkpoints->require_subcommand(1);
+  auto* checkpoints_list = checkpoints->add_subcommand("list", "List checkpoints");
+  checkpoints_list->add_option("GLOB", checkpoints_options.glob,
+                               "Pattern over RUN/FILE or the imported model's name");
+  checkpoints_list->add_option("--run", checkpoints_options.run_glob, "Run name pattern");
+  checkpoints_list->add_option("--limit", checkpoints_options.limit, "At most N rows (0 = all)");
+
+  // results
+  ResultsOptions results_options;
+  auto* results = app.add_subcommand("results", "Query recorded evaluations");
+  results->add_option("--model", results_options.model_glob, "Checkpoint/model name pattern");
+  results->add_option("--dataset", results_options.datasets, "Dataset name (repeatable)");
+  results->add_option("--run", results_options.run_glob, "Run name pattern");
+  results->add_option("--since", results_options.since,
+                      "Recorded since: ISO-8601 UTC (2026-12-04T10:00:00Z) or 12h, 7d ago");
+  results->add_option("--sort", results_options.sort,
+                      "Best first by a metric: top1, top5, or a recorded metric such as nll");
+  results->add_flag("--reverse", results_options.reverse, "Worst first");
+  results->add_option("--limit", results_options.limit, "At most N rows (0 = all)");
+
+  // compare
+  CompareOptions compare_options;
+  auto* compare = app.add_subcommand(
+      "compare", "Compare two checkpoints dataset by dataset (B minus A)");
+  compare->add_option("A", compare_options.a,
+                      "sha256 prefix (>= 8 hex), RUN/FILE, or MODEL[@IMG_SIZE]")
+      ->required();
+  compare->add_option("B", compare_options.b, "the other checkpoint")->required();
+  compare->add_option("--dataset", compare_options.datasets, "Only these datasets");
+
+  // report
+  ReportCommandOptions report_options;
+  std::optional<double> delta;
+  auto* report = app.add_subcommand(
+      "report", "Does reference progress transfer? Rank correlations, rank flips and effective "
+                "robustness per variant, over every recorded evaluation");
+  report->add_option("--reference", report_options.report.reference,
+                     "Compare every variant with this dataset instead of its registered reference");
+  report->add_option("--dataset", report_options.report.datasets, "Only these variants");
+  report->add_option("--delta", delta,
+                     "Minimum reference gap of a pair for flips, in points (default 0.5)");
+  report->add_option("--top", report_options.report.top,
+                     "Pool: the N entries best on each variant's reference")
+      ->check(CLI::PositiveNumber);
+  report->add_flag("--residuals", report_options.residuals,
+                   "Table/CSV: list every entry's effective robustness instead of the summary");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+
+  auto settings = ResolveSettings(flags, RealGetEnv, ::geteuid() == 0);
+  if (!settings.ok()) {
+    std::cerr << "transferwatch: error: " << settings.status().message() << "\n";
+    return ExitCodeFor(settings.status());
+  }
+  InitLogging("transferwatch", settings->log_level);
+  OutputFormat format = *ParseOutputFormat(format_text);
+  if (delta) {
+    report_options.report.delta = *delta;
+  } else {
+    report_options.report.delta = settings->report_delta;
+  }
+  if (!(report_options.report.delta >= 0) || report_options.report.delta > 100) {
+    std::cerr << "transferwatch: error: --delta must be between 0 and 100 points\n";
+    return kExitUsage;
+  }
+
+  Status status;
+  if (db_status->parsed()) {
+    status = DbStatus(*settings, format, std::cout);
+  } else if (db_migrate->parsed()) {
+    status = DbMigrate(*settings, dry_run, std::cout);
+  } else if (db_start->parsed()) {
+    status = DbStart(*settings, std::cout);
+  } else if (db_stop->parsed()) {
+    status = DbStop(*settings, force, std::cout);
+  } else {
+    auto handle = OpenStore(settings->database, /*migrate=*/true);
+    if (!handle.ok()) {
+      status = handle.status();
+    } else {
+      CommandContext ctx{(*handle)->store(), format, std::cout, std::chrono::system_clock::now()};
+      if (import_timm->parsed()) {
+        status = ImportTimm(ctx, import_options);
+      } else if (dataset_list->parsed()) {
+        status = ListDatasets(ctx);
+      } else if (models_list->parsed()) {
+        status = ListCheckpoints(ctx, models_options);
+      } else if (checkpoints_list->parsed()) {
+        status = ListCheckpoints(ctx, checkpoints_options);
+      } else if (results->parsed()) {
+        status = Results(ctx, results_options);
+      } else if (compare->parsed()) {
+        status = Compare(ctx, compare_options);
+      } else if (report->parsed()) {
+        status = Report(ctx, report_options);
+      } else {
+        status = InternalError("no command ran");
+      }
+    }
+  }
+  std::cout.flush();
+  if (!status.ok()) {
+    std::cerr << "transferwatch: error: " << status.message() << "\n";
+  }
+  return ExitCodeFor(status);
+}
+
+}  // namespace
+}  // namespace tw::cli
+
+int main(int argc, char** argv) { return tw::cli::Main(argc, argv); }

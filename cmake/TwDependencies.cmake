@@ -1,0 +1,34 @@
+# Every third-party dependency is found here, once, and wrapped as a `dep::` target. No other
+# CMake file calls find_package or pkg_check_modules. How each one is discovered on Debian 12 is
+# measured in ../shared/research/platform-notes.md.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+
+# libpqxx 6.4 ships no CMake config: pkg-config only. Only store/ links it.
+pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+add_library(dep::pqxx ALIAS PkgConfig::PQXX)
+
+find_package(OpenSSL REQUIRED)
+add_library(dep::crypto INTERFACE IMPORTED)
+target_link_libraries(dep::crypto INTERFACE OpenSSL::Crypto)
+
+find_package(nlohmann_json 3.10 REQUIRED)
+add_library(dep::json INTERFACE IMPORTED)
+target_link_libraries(dep::json INTERFACE nlohmann_json::nlohmann_json)
+
+find_package(spdlog REQUIRED)
+add_library(dep::spdlog INTERFACE IMPORTED)
+target_link_libraries(dep::spdlog INTERFACE spdlog::spdlog)
+
+# toml++ on Debian is a compiled library; its defines (TOML_HEADER_ONLY=0) come from the .pc.
+pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
+add_library(dep::toml ALIAS PkgConfig::TOMLPP)
+
+find_package(CLI11 REQUIRED)
+add_library(dep::cli11 INTERFACE IMPORTED)
+target_link_libraries(dep::cli11 INTERFACE CLI11::CLI11)
+
+if(TW_BUILD_TESTS OR TW_BUILD_BENCH)
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+endif()

@@ -1,0 +1,222 @@
+#include "common/process.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/file_util.h"
+
+extern char** environ;
+
+namespace tw {
+namespace {
+
+StatusOr<UserIdentity> FromPasswd(struct passwd* pw, const std::string& what) {
+  if (pw == nullptr) return NotFoundError("no such user: " + what);
+  UserIdentity user;
+  user.name = pw->pw_name;
+  user.uid = pw->pw_uid;
+  user.gid = pw->pw_gid;
+  user.home = pw->pw_dir ? pw->pw_dir : "";
+  return user;
+}
+
+// Everything the child does between fork and exec must be async-signal-safe: no allocation.
+// So argv/envp are prepared as char* arrays before forking.
+[[noreturn]] void ChildExec(const ProcessSpec& spec, char* const* argv, char* const* envp,
+                            int output_fd, int error_fd) {
+  auto fail = [error_fd](const char* what) {
+    int err = errno;
+    // Report "<what>:<errno>" to the parent through the close-on-exec error pipe.
+    char buf[64];
+    int len = 0;
+    for (const char* p = what; *p && len < 40; ++p) buf[len++] = *p;
+    buf[len++] = ':';
+    char digits[12];
+    int nd = 0;
+    do {
+      digits[nd++] = static_cast<char>('0' + err % 10);
+      err /= 10;
+    } while (err > 0 && nd < 11);
+    while (nd > 0) buf[len++] = digits[--nd];
+    ssize_t ignored = ::write(error_fd, buf, static_cast<size_t>(len));
+    (void)ignored;
+    ::_exit(127);
+  };
+  int devnull = ::open("/dev/null", O_RDONLY);
+  if (devnull < 0 || ::dup2(devnull, STDIN_FILENO) < 0) fail("stdin");
+  if (::dup2(output_fd, STDOUT_FILENO) < 0 || ::dup2(output_fd, STDERR_FILENO) < 0) fail("dup2");
+  // A fresh process group, so a timeout can kill the whole tree.
+  ::setpgid(0, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (spec.run_as) {
+    if (::setgroups(0, nullptr) != 0) fail("setgroups");
+    if (::setgid(spec.run_as->gid) != 0) fail("setgid");
+    if (::setuid(spec.run_as->uid) != 0) fail("setuid");
+  }
+  if (!spec.working_directory.empty() && ::chdir(spec.working_directory.c_str()) != 0) {
+    fail("chdir");
+  }
+  ::execvpe(argv[0], argv, envp);
+  fail("exec");
+  ::_exit(127);  // not reached: fail() exits
+}
+
+}  // namespace
+
+StatusOr<UserIdentity> LookupUser(const std::string& name) {
+  return FromPasswd(::getpwnam(name.c_str()), name);
+}
+
+StatusOr<UserIdentity> CurrentUser() {
+  uid_t uid = ::geteuid();
+  return FromPasswd(::getpwuid(uid), "uid " + std::to_string(uid));
+}
+
+std::string ProcessResult::Describe() const {
+  if (signal != 0) {
+    return "killed by signal " + std::to_string(signal) + " (" + ::strsignal(signal) + ")";
+  }
+  return "exited with " + std::to_string(exit_code);
+}
+
+std::string ShellQuoteCommand(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& arg : argv) {
+    if (!out.empty()) out += ' ';
+    bool plain = !arg.empty() && arg.find_first_not_of(
+                                     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789-_./=:,+@%") == std::string::npos;
+    if (plain) {
+      out += arg;
+    } else {
+      out += '\'';
+      for (char c : arg) {
+        if (c == '\'') {
+          out += "'\\''";
+        } else {
+          out += c;
+        }
+      }
+      out += '\'';
+    }
+  }
+  return out;
+}
+
+StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
+  if (spec.argv.empty()) return InvalidArgumentError("RunProcess: empty argv");
+  std::vector<char*> argv;
+  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<std::string> env_storage;
+  for (char** e = environ; *e != nullptr; ++e) env_storage.emplace_back(*e);
+  for (const auto& extra : spec.env) {
+    auto eq = extra.find('=');
+    std::string key = (eq == std::string::npos ? extra : extra.substr(0, eq)) + "=";
+    // Later entries replace inherited ones with the same key; "KEY" alone removes it.
+    for (auto& existing : env_storage) {
+      if (existing.compare(0, key.size(), key) == 0) existing.clear();
+    }
+    if (eq != std::string::npos) env_storage.push_back(extra);
+  }
+  std::vector<char*> envp;
+  for (auto& e : env_storage) {
+    if (!e.empty()) envp.push_back(e.data());
+  }
+  envp.push_back(nullptr);
+
+  int output_pipe[2];
+  int error_pipe[2];
+  if (::pipe2(output_pipe, O_CLOEXEC) != 0) return ErrnoToStatus(errno, "pipe");
+  if (::pipe2(error_pipe, O_CLOEXEC) != 0) {
+    int err = errno;
+    ::close(output_pipe[0]);
+    ::close(output_pipe[1]);
+    return ErrnoToStatus(err, "pipe");
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int err = errno;
+    for (int fd : {output_pipe[0], output_pipe[1], error_pipe[0], error_pipe[1]}) ::close(fd);
+    return ErrnoToStatus(err, "fork");
+  }
+  if (pid == 0) {
+    ::close(output_pipe[0]);
+    ::close(error_pipe[0]);
+    ChildExec(spec, argv.data(), envp.data(), output_pipe[1], error_pipe[1]);
+  }
+  ::close(output_pipe[1]);
+  ::close(error_pipe[1]);
+
+  // Did exec succeed? The error pipe closes (EOF) on exec; a message arrives on failure.
+  std::string exec_error;
+  char buf[8192];
+  while (true) {
+    ssize_t n = ::read(error_pipe[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    exec_error.append(buf, static_cast<size_t>(n));
+  }
+  ::close(error_pipe[0]);
+
+  ProcessResult result;
+  auto deadline = std::chrono::steady_clock::now() + spec.timeout;
+  bool timed_out = false;
+  if (exec_error.empty()) {
+    while (true) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      deadline - std::chrono::steady_clock::now())
+                      .count();
+      if (left <= 0) {
+        timed_out = true;
+        ::kill(-pid, SIGKILL);
+        ::kill(pid, SIGKILL);
+        break;
+      }
+      struct pollfd pfd {
+        output_pipe[0], POLLIN, 0
+      };
+      int ready = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 1000)));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) continue;
+      ssize_t n = ::read(output_pipe[0], buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // EOF: every writer (the child and anything it forked) closed it.
+      size_t room = spec.max_output_bytes - std::min(spec.max_output_bytes, result.output.size());
+      result.output.append(buf, std::min(room, static_cast<size_t>(n)));
+    }
+  }
+  ::close(output_pipe[0]);
+  int wstatus = 0;
+  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  if (!exec_error.empty()) {
+    auto colon = exec_error.find(':');
+    int err = std::atoi(exec_error.c_str() + colon + 1);
+    std::string step = exec_error.substr(0, colon);
+    Status status = ErrnoToStatus(err, "cannot start " + spec.argv[0] + " (" + step + ")");
+    return status;
+  }
+  if (timed_out) {
+    return DeadlineExceededError(ShellQuoteCommand(spec.argv) + " did not finish within " +
+                                 std::to_string(spec.timeout.count()) + " ms and was killed");
+  }
+  if (WIFSIGNALED(wstatus)) {
+    result.signal = WTERMSIG(wstatus);
+  } else {
+    result.exit_code = WEXITSTATUS(wstatus);
+  }
+  return result;
+}
+
+}  // namespace tw

@@ -1,0 +1,56 @@
+// Running a child program to completion and capturing its output, optionally as another user.
+// Used for initdb/pg_ctl (the embedded cluster); the daemon's long-running evaluator children get
+// their own supervisor later.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace tw {
+
+struct UserIdentity {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string home;
+};
+
+// Looks the user up in the passwd database. NotFound when there is no such user.
+StatusOr<UserIdentity> LookupUser(const std::string& name);
+// The identity of the current process (its effective uid).
+StatusOr<UserIdentity> CurrentUser();
+
+struct ProcessSpec {
+  std::vector<std::string> argv;  // argv[0] is the program: a path or a name searched in PATH
+  // Changes to the inherited environment: "KEY=value" sets, "KEY" alone removes.
+  std::vector<std::string> env;
+  std::optional<UserIdentity> run_as;  // switch to this user before exec (requires root)
+  std::string working_directory;      // empty: inherit
+  std::chrono::milliseconds timeout{std::chrono::minutes(5)};
+  size_t max_output_bytes = 1 << 20;  // stdout and stderr together; the rest is dropped
+};
+
+struct ProcessResult {
+  int exit_code = -1;    // valid when signal == 0
+  int signal = 0;        // the terminating signal, 0 when it exited
+  std::string output;    // stdout and stderr interleaved, truncated to max_output_bytes
+  bool ok() const { return signal == 0 && exit_code == 0; }
+  // "exited with 3" / "killed by signal 9 (Killed)"
+  std::string Describe() const;
+};
+
+// Runs the program and waits for it. A non-zero exit is NOT an error here (the result says so);
+// errors are failing to start it (NotFound for a missing program), and the timeout
+// (DeadlineExceeded, after the child was killed with SIGKILL). stdin is /dev/null.
+StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec);
+
+// Quotes argv for log and error messages: initdb -D '/var/lib/x y'.
+std::string ShellQuoteCommand(const std::vector<std::string>& argv);
+
+}  // namespace tw

@@ -1,0 +1,164 @@
+// Plain structs that cross the store seam. No behaviour, no library types: JSON travels as
+// text (canonical where it is hashed), times as system_clock time points.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tw {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+// ---- Imports ------------------------------------------------------------------------------
+
+struct ImportedDataset {
+  std::string name;
+  std::optional<std::string> reference;  // name of its reference dataset, if any
+  std::string protocol_json = "{}";      // canonical JSON object
+};
+
+struct ImportedModel {
+  std::string name;                  // e.g. "resnet50.a1_in1k"
+  std::string metadata_json = "{}";  // canonical JSON object: param_count_m, pretrain, ...
+};
+
+struct ImportedEvalConfig {
+  std::string sha256;     // versioned hash of `canonical`
+  int hash_version = 1;
+  std::string canonical;  // canonical JSON text
+};
+
+struct ImportedEvaluation {
+  std::string evaluation_key;
+  std::string model;               // ImportedModel::name
+  std::string dataset;             // ImportedDataset::name
+  std::string eval_config_sha256;  // ImportedEvalConfig::sha256
+  double top1 = 0;                 // percent
+  std::optional<double> top5;      // percent
+  std::string metrics_json = "{}";
+  std::string provenance_json = "{}";
+  std::string location;  // "results-imagenet.csv:17", for error messages
+};
+
+// Everything one import writes; applied in one transaction.
+struct ImportBatch {
+  std::string source;  // "timm"
+  std::vector<ImportedDataset> datasets;
+  std::vector<ImportedModel> models;
+  std::vector<ImportedEvalConfig> eval_configs;
+  std::vector<ImportedEvaluation> evaluations;
+};
+
+enum class ImportMode {
+  kAddNew,          // an already recorded evaluation with different numbers fails the import
+  kUpdateChanged,  // ... is overwritten with the new numbers and provenance
+};
+
+struct ImportResult {
+  int datasets_created = 0;
+  int models_created = 0;
+  int eval_configs_created = 0;
+  int evaluations_inserted = 0;
+  int evaluations_updated = 0;
+  int evaluations_unchanged = 0;
+};
+
+// ---- Queries ------------------------------------------------------------------------------
+
+struct DatasetInfo {
+  int64_t id = 0;
+  std::string name;
+  std::optional<std::string> reference;
+  std::string protocol_json;
+  std::optional<std::string> manifest_sha256;
+  std::optional<int> num_samples;
+  int64_t evaluations = 0;
+  TimePoint created_at;
+};
+
+struct CheckpointInfo {
+  int64_t id = 0;
+  std::string origin;  // "file" | "import"
+  std::string display_name;  // RUN/FILE for files, MODEL for imported models
+  std::optional<std::string> run;
+  std::string name;
+  std::optional<std::string> sha256;
+  std::optional<std::string> import_source;
+  std::optional<int64_t> step;
+  std::optional<double> param_count_m;
+  std::vector<int> img_sizes;  // distinct image sizes it was evaluated at
+  int64_t evaluations = 0;
+  TimePoint created_at;
+};
+
+struct CheckpointFilter {
+  std::optional<std::string> origin;      // "file" | "import"
+  std::optional<std::string> name_glob;   // matched against display_name
+  std::optional<std::string> run_glob;
+  std::optional<int64_t> limit;
+};
+
+// How a user names one checkpoint on the command line (see checkpoint_name.h).
+struct CheckpointSelector {
+  std::optional<std::string> sha256_prefix;  // >= 8 lowercase hex digits
+  std::optional<std::string> run;            // RUN/FILE
+  std::optional<std::string> file;
+  std::optional<std::string> model;          // MODEL[@IMG_SIZE]
+  std::optional<int> img_size;
+};
+
+enum class SortOrder { kDefault, kBestFirst, kWorstFirst };
+
+struct ResultQuery {
+  std::optional<std::string> model_glob;  // glob over the checkpoint's display name
+  std::vector<std::string> datasets;      // any of these; empty = all
+  std::optional<std::string> run_glob;
+  std::optional<TimePoint> since;
+  std::optional<int64_t> checkpoint_id;
+  std::optional<int> img_size;
+  std::string sort_metric;  // "" = newest first; "top1", "top5" or a key of `metrics`
+  SortOrder order = SortOrder::kDefault;
+  std::optional<int64_t> limit;
+};
+
+struct ResultRow {
+  int64_t evaluation_id = 0;
+  int64_t checkpoint_id = 0;
+  std::string checkpoint;  // display name
+  std::string origin;
+  std::optional<std::string> run;
+  std::optional<std::string> sha256;
+  std::string dataset;
+  std::optional<int> img_size;
+  std::optional<double> crop_pct;
+  std::optional<std::string> interpolation;
+  std::string eval_config_sha256;
+  double top1 = 0;
+  std::optional<double> top5;
+  std::optional<double> sort_value;  // the --sort metric when it is not top1/top5
+  std::optional<double> param_count_m;
+  std::string source;
+  TimePoint created_at;
+};
+
+// One (checkpoint, eval config) evaluated on both a variant and its reference.
+struct PoolRow {
+  int64_t checkpoint_id = 0;
+  std::string checkpoint;  // display name
+  std::optional<int> img_size;
+  double reference = 0;  // percent
+  double variant = 0;    // percent
+};
+
+struct StoreCounts {
+  int64_t runs = 0;
+  int64_t checkpoints = 0;
+  int64_t datasets = 0;
+  int64_t eval_configs = 0;
+  int64_t evaluations = 0;
+};
+
+}  // namespace tw

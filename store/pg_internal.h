@@ -1,0 +1,49 @@
+// Internal to store/: the libpqxx seam. Only store/*.cc include this header (and so libpqxx);
+// every libpqxx exception is caught by PgCall and becomes a Status here.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <exception>
+#include <optional>
+#include <string>
+#include <type_traits>
+
+#include "common/status.h"
+
+namespace tw::pg {
+
+// Maps a libpqxx / libpq exception to a Status: lost or refused connections -> Unavailable,
+// unique violations -> AlreadyExists, other constraint violations -> FailedPrecondition,
+// invalid input syntax and data exceptions -> InvalidArgument, everything else -> Unknown.
+// `what` says what we were doing ("importing evaluations").
+Status StatusFromException(const std::exception& e, const std::string& what);
+
+// Runs `fn` and converts any exception into a Status. `fn` returns Status or StatusOr<T>.
+template <typename Fn>
+auto PgCall(const std::string& what, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    return StatusFromException(e, what);
+  }
+}
+
+// NULL-able text parameter: pqxx 6.4 sends nullptr as SQL NULL and has no std::optional traits.
+inline const char* NullableText(const std::optional<std::string>& value) {
+  return value ? value->c_str() : nullptr;
+}
+
+// Doubles are sent as text with 17 significant digits, so they round-trip exactly.
+std::string DoubleParam(double value);
+
+template <typename T>
+std::optional<T> OptionalField(const pqxx::field& field) {
+  if (field.is_null()) return std::nullopt;
+  return field.as<T>();
+}
+
+// Microseconds since the epoch, as selected by the SQL expression EpochMicros(column).
+#define TW_PG_EPOCH_MICROS(column) "(extract(epoch FROM " column ") * 1000000)::bigint"
+
+}  // namespace tw::pg

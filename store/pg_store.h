@@ -1,0 +1,53 @@
+// PgStore: the Store over PostgreSQL 13+ (libpqxx). One connection; not thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "store/migrations.h"
+#include "store/store.h"
+
+namespace tw {
+
+class PgStore : public Store {
+ public:
+  // Connects (libpq conninfo or postgresql:// URL). Unavailable when the server cannot be
+  // reached, FailedPrecondition when it is older than PostgreSQL 13.
+  static StatusOr<std::unique_ptr<PgStore>> Connect(const std::string& conninfo);
+  ~PgStore() override;
+
+  // "PostgreSQL 15.18"
+  StatusOr<std::string> ServerVersion();
+
+  // What is applied, what is pending; FailedPrecondition for an edited or unknown applied
+  // migration. Reads only.
+  StatusOr<SchemaStatus> GetSchemaStatus(const std::vector<Migration>& known);
+
+  // Applies the pending migrations in order, each in its own transaction, under an advisory
+  // lock so that concurrent programs migrate once. Returns the ones applied (or, with dry_run,
+  // the ones that would be).
+  StatusOr<std::vector<Migration>> Migrate(const std::vector<Migration>& known, bool dry_run);
+
+  StatusOr<ImportResult> ImportEvaluations(const ImportBatch& batch, ImportMode mode) override;
+  StatusOr<std::vector<DatasetInfo>> ListDatasets() override;
+  StatusOr<DatasetInfo> GetDataset(const std::string& name) override;
+  StatusOr<std::vector<CheckpointInfo>> ListCheckpoints(const CheckpointFilter& filter) override;
+  StatusOr<std::vector<CheckpointInfo>> FindCheckpoints(
+      const CheckpointSelector& selector) override;
+  StatusOr<std::vector<ResultRow>> QueryResults(const ResultQuery& query) override;
+  StatusOr<std::vector<PoolRow>> QueryPool(int64_t variant_dataset_id,
+                                           int64_t reference_dataset_id) override;
+  StatusOr<StoreCounts> Counts() override;
+
+ private:
+  struct Impl;
+  explicit PgStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Hides the password in a conninfo string or URL, for messages and logs.
+std::string RedactConninfo(const std::string& conninfo);
+
+}  // namespace tw
