@@ -294,6 +294,17 @@ StatusOr<TimmImportPlan> ReadTimmResults(const std::string& dir) {
     return NotFoundError(dir + " holds none of timm's results files (" + names + ")");
   }
 
+  // A reference's own reference comes too (imagenet-a -> imagenet-a-clean -> imagenet), so that
+  // every reference named in the batch exists.
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const auto& spec : TimmDatasets()) {
+      if (datasets_needed.count(spec.dataset) && spec.reference &&
+          datasets_needed.insert(spec.reference).second) {
+        grew = true;
+      }
+    }
+  }
   for (const auto& spec : TimmDatasets()) {
     if (!datasets_needed.count(spec.dataset)) continue;
     nlohmann::json protocol = {{"imported_from", kSource},

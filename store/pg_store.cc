@@ -70,13 +70,13 @@ PgStore::~PgStore() = default;
 std::string RedactConninfo(const std::string& conninfo) {
   // postgresql://user:secret@host/db -> postgresql://user:***@host/db
   static const std::regex kUriPassword(R"(^(postgres(?:ql)?://[^:/@]*:)[^@]*@)");
-  // password=secret / password = 'sec ret'
-  static const std::regex kKeyPassword(R"((password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+))");
+  // password=secret / password = 'sec ret' (a key=value conninfo)
+  static const std::regex kKeyPassword(R"((^|\s)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+))");
   // ?password=secret in a URI query
-  static const std::regex kQueryPassword(R"(([?&]password=)[^&]*)");
+  static const std::regex kQueryPassword(R"(([?&]password=)[^&#]*)");
   std::string out = std::regex_replace(conninfo, kUriPassword, "$1***@");
-  out = std::regex_replace(out, kKeyPassword, "$1***");
   out = std::regex_replace(out, kQueryPassword, "$1***");
+  out = std::regex_replace(out, kKeyPassword, "$1$2***");
   return out;
 }
 
@@ -294,14 +294,14 @@ StatusOr<ImportResult> PgStore::ImportEvaluations(const ImportBatch& batch, Impo
         "LEFT JOIN tw.datasets d ON d.name = s.dataset "
         "LEFT JOIN tw.eval_configs ec ON ec.sha256 = s.eval_config_sha256",
         evaluations_doc, batch.source);
-    auto unresolved = tx.exec0(
+    auto unresolved = tx.exec(
         "SELECT location FROM tw_import_stage "
         "WHERE checkpoint_id IS NULL OR dataset_id IS NULL OR eval_config_id IS NULL LIMIT 1");
     if (!unresolved.empty()) {
       return InternalError(unresolved[0][0].as<std::string>() +
                            ": the batch names a model, dataset or eval config it does not hold");
     }
-    auto duplicate = tx.exec0(
+    auto duplicate = tx.exec(
         "SELECT min(location), max(location) FROM tw_import_stage "
         "GROUP BY evaluation_key HAVING count(*) > 1 LIMIT 1");
     if (!duplicate.empty()) {
@@ -310,7 +310,7 @@ StatusOr<ImportResult> PgStore::ImportEvaluations(const ImportBatch& batch, Impo
                                   duplicate[0][0].as<std::string>() + ")");
     }
     // Recorded evaluations whose numbers differ from this import's.
-    auto changed = tx.exec0(
+    auto changed = tx.exec(
         "SELECT s.location, s.model, s.dataset, e.top1, s.top1, e.top5, s.top5, "
         "       e.provenance->>'file', count(*) OVER () "
         "FROM tw_import_stage s JOIN tw.evaluations e USING (evaluation_key) "

@@ -1,0 +1,151 @@
+// The embedded default with real processes: the first command creates a private cluster, many
+// concurrent commands share it, it stops when the last leaves, `db start` pins it, and it runs
+// as an unprivileged user when the CLI runs as root.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <future>
+#include <nlohmann/json.hpp>
+
+#include "common/process.h"
+#include "tests/testing/paths.h"
+#include "tests/testing/temp_dir.h"
+
+namespace tw {
+namespace {
+
+using ::testing::HasSubstr;
+using ::tw::testing::TempDir;
+
+ProcessResult RunCli(const std::string& state_dir, const std::vector<std::string>& args,
+                     std::optional<UserIdentity> as = std::nullopt) {
+  ProcessSpec spec;
+  spec.argv = {::tw::testing::CliPath(), "--state-dir", state_dir};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.env = {"TRANSFERWATCH_DATABASE_URL", "TRANSFERWATCH_HOME", "TRANSFERWATCH_CONFIG",
+              "XDG_CONFIG_HOME=/nonexistent"};
+  spec.run_as = as;
+  spec.working_directory = "/";
+  spec.timeout = std::chrono::seconds(180);
+  auto result = RunProcess(spec);
+  EXPECT_TRUE(result.ok()) << result.status().ToString();
+  return result.ok() ? *result : ProcessResult{};
+}
+
+nlohmann::json Status(const std::string& state_dir,
+                      std::optional<UserIdentity> as = std::nullopt) {
+  auto result = RunCli(state_dir, {"db", "status", "--format", "json"}, as);
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  return nlohmann::json::parse(result.output, nullptr, false);
+}
+
+uid_t OwnerOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_uid;
+}
+
+TEST(EmbeddedClusterTest, FirstCommandCreatesTheClusterAndTheLastUserStopsIt) {
+  TempDir dir;
+  std::string state = dir.Sub("state");
+  auto before = Status(state);
+  EXPECT_FALSE(before["initialized"].get<bool>());
+  EXPECT_FALSE(before["running"].get<bool>());
+
+  auto import = RunCli(state, {"import", "timm", ::tw::testing::TimmResultsDir()});
+  ASSERT_EQ(import.exit_code, 0) << import.output;
+  auto after = Status(state);
+  EXPECT_TRUE(after["initialized"].get<bool>());
+  EXPECT_FALSE(after["running"].get<bool>()) << "stopped when the last user left";
+
+  // The data survive the stop; the next command starts the cluster again.
+  auto results = RunCli(state, {"results", "--dataset", "imagenet", "--format", "json"});
+  ASSERT_EQ(results.exit_code, 0) << results.output;
+  EXPECT_EQ(nlohmann::json::parse(results.output)["results"].size(), 1556u);
+  // No TCP: the server is configured for its private socket only.
+  std::string conf = ::tw::testing::ReadTestFile(state + "/pg/data/transferwatch.conf");
+  EXPECT_THAT(conf, HasSubstr("listen_addresses = ''"));
+}
+
+TEST(EmbeddedClusterTest, ConcurrentCommandsShareOneCluster) {
+  TempDir dir;
+  std::string state = dir.Sub("state");
+  constexpr int kCommands = 6;
+  std::vector<std::future<ProcessResult>> running;
+  for (int i = 0; i < kCommands; ++i) {
+    running.push_back(std::async(std::launch::async, [&, i] {
+      // Half import (the same data: recorded once), half read.
+      if (i % 2 == 0) return RunCli(state, {"import", "timm", ::tw::testing::TimmResultsDir()});
+      return RunCli(state, {"dataset", "list"});
+    }));
+  }
+  for (auto& r : running) {
+    ProcessResult result = r.get();
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+  }
+  auto status = Status(state);
+  EXPECT_FALSE(status["running"].get<bool>());
+  auto count = RunCli(state, {"db", "start"});
+  ASSERT_EQ(count.exit_code, 0) << count.output;
+  auto pinned = Status(state);
+  EXPECT_TRUE(pinned["running"].get<bool>());
+  EXPECT_TRUE(pinned["pinned"].get<bool>());
+  EXPECT_EQ(pinned["evaluations"].get<int>(), 8 * 1556) << "each evaluation recorded once";
+  auto stop = RunCli(state, {"db", "stop"});
+  ASSERT_EQ(stop.exit_code, 0) << stop.output;
+  EXPECT_FALSE(Status(state)["running"].get<bool>());
+}
+
+TEST(EmbeddedClusterTest, ALongStateDirectoryGetsAShortSocketDirectory) {
+  TempDir dir;
+  std::string state = dir.Sub(std::string(80, 'd') + "/state");
+  auto result = RunCli(state, {"dataset", "list"});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  auto status = Status(state);
+  EXPECT_EQ(status["socket_dir"].get<std::string>().rfind("/tmp/tw-", 0), 0u);
+}
+
+TEST(EmbeddedClusterTest, RunsAsANormalUser) {
+  TempDir dir;
+  std::string state = dir.Sub("state");
+  std::optional<UserIdentity> as;
+  if (::geteuid() == 0) {
+    // Root plays the normal user with `nobody`, in a directory nobody owns.
+    auto nobody = LookupUser("nobody");
+    ASSERT_TRUE(nobody.ok()) << nobody.status().ToString();
+    as = *nobody;
+    ASSERT_EQ(::mkdir(state.c_str(), 0700), 0);
+    ASSERT_EQ(::chown(state.c_str(), as->uid, as->gid), 0);
+  }
+  auto result = RunCli(state, {"import", "timm", ::tw::testing::TimmResultsDir()}, as);
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  uid_t expected = as ? as->uid : ::geteuid();
+  EXPECT_EQ(OwnerOf(state + "/pg/data"), expected);
+  auto status = Status(state, as);
+  EXPECT_TRUE(status["initialized"].get<bool>());
+  EXPECT_FALSE(status["running"].get<bool>());
+}
+
+TEST(EmbeddedClusterTest, AsRootTheClusterRunsAsAnUnprivilegedUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root; CI runs the suite as root";
+  TempDir dir;
+  std::string state = dir.Sub("state");
+  auto result = RunCli(state, {"dataset", "list"});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(OwnerOf(state + "/pg/data"), 0u);
+  auto status = Status(state);
+  EXPECT_NE(status["cluster_user"], "root");
+
+  // A state directory the cluster user cannot reach is refused with the reason.
+  std::string hidden = dir.Sub("private");
+  ASSERT_EQ(::mkdir(hidden.c_str(), 0700), 0);
+  auto refused = RunCli(hidden + "/state", {"dataset", "list"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.output, HasSubstr("cannot reach " + hidden + "/state"));
+  EXPECT_THAT(refused.output, HasSubstr("has mode 0700"));
+}
+
+}  // namespace
+}  // namespace tw
