@@ -45,10 +45,10 @@ std::optional<int64_t> EffectiveLimit(const std::optional<int64_t>& limit) {
 
 Status ImportTimm(CommandContext& ctx, const ImportTimmOptions& options) {
   TW_ASSIGN_OR_RETURN(TimmImportPlan plan, ReadTimmResults(options.dir));
-  TW_ASSIGN_OR_RETURN(ImportResult result,
-                      ctx.store.ImportEvaluations(plan.batch, options.update
-                                                                  ? ImportMode::kUpdateChanged
-                                                                  : ImportMode::kAddNew));
+  TW_ASSIGN_OR_RETURN(
+      ImportResult result,
+      ctx.store.ImportEvaluations(
+          plan.batch, options.update ? ImportMode::kUpdateChanged : ImportMode::kAddNew));
   if (ctx.format == OutputFormat::kTable) {
     for (const auto& warning : plan.warnings) ctx.out << "warning: " << warning << "\n";
     std::vector<std::vector<std::string>> rows;
@@ -57,9 +57,9 @@ Status ImportTimm(CommandContext& ctx, const ImportTimmOptions& options) {
     }
     ctx.out << RenderTextTable({"dataset", "rows", "sha256", "file"}, rows);
     ctx.out << "models: " << plan.batch.models.size() << " (" << result.models_created
-            << " new); datasets: " << plan.batch.datasets.size() << " ("
-            << result.datasets_created << " new); eval configs: "
-            << plan.batch.eval_configs.size() << " (" << result.eval_configs_created << " new)\n"
+            << " new); datasets: " << plan.batch.datasets.size() << " (" << result.datasets_created
+            << " new); eval configs: " << plan.batch.eval_configs.size() << " ("
+            << result.eval_configs_created << " new)\n"
             << "evaluations: " << plan.batch.evaluations.size() << " read, "
             << result.evaluations_inserted << " added, " << result.evaluations_updated
             << " updated, " << result.evaluations_unchanged << " already recorded\n";
@@ -67,8 +67,8 @@ Status ImportTimm(CommandContext& ctx, const ImportTimmOptions& options) {
   }
   Listing listing;
   listing.list_name = "files";
-  listing.columns = {{"dataset", "dataset"}, {"rows", "rows"}, {"sha256", "sha256"},
-                     {"path", "path"}};
+  listing.columns = {
+      {"dataset", "dataset"}, {"rows", "rows"}, {"sha256", "sha256"}, {"path", "path"}};
   for (const auto& f : plan.files) listing.rows.push_back({f.dataset, f.rows, f.sha256, f.path});
   if (ctx.format == OutputFormat::kCsv) {
     ctx.out << RenderListing(listing, ctx.format);
@@ -94,16 +94,17 @@ Status ListDatasets(CommandContext& ctx) {
   bool table = ctx.format == OutputFormat::kTable;
   Listing listing;
   listing.list_name = "datasets";
-  listing.columns = {{"name", "dataset"},          {"reference", "reference"},
-                     {"manifest_sha256", "manifest"}, {"num_samples", "samples"},
-                     {"evaluations", "evaluations"}, {"protocol", "protocol"},
-                     {"created_at", "created"}};
+  listing.columns = {
+      {"name", "dataset"},        {"reference", "reference"},     {"manifest_sha256", "manifest"},
+      {"num_samples", "samples"}, {"evaluations", "evaluations"}, {"protocol", "protocol"},
+      {"created_at", "created"}};
   for (const auto& d : datasets) {
-    listing.rows.push_back({d.name, OrNull(d.reference),
-                            d.manifest_sha256 ? Json(Short(d.manifest_sha256, table)) : Json(nullptr),
-                            OrNull(d.num_samples), d.evaluations,
-                            table ? Json(d.protocol_json) : Json::parse(d.protocol_json),
-                            FormatIso8601Utc(d.created_at)});
+    listing.rows.push_back(
+        {d.name, OrNull(d.reference),
+         d.manifest_sha256 ? Json(Short(d.manifest_sha256, table)) : Json(nullptr),
+         OrNull(d.num_samples), d.evaluations,
+         table ? Json(d.protocol_json) : Json::parse(d.protocol_json),
+         FormatIso8601Utc(d.created_at)});
   }
   ctx.out << RenderListing(listing, ctx.format);
   return OkStatus();
@@ -130,15 +131,15 @@ Status ListCheckpoints(CommandContext& ctx, const ListCheckpointsOptions& option
       Json sizes = Json::array();
       for (int s : c.img_sizes) sizes.push_back(s);
       listing.rows.push_back({c.display_name, OrNull(c.import_source),
-                              table ? Json(JoinInts(c.img_sizes)) : sizes,
-                              OrNull(c.param_count_m), c.evaluations});
+                              table ? Json(JoinInts(c.img_sizes)) : sizes, OrNull(c.param_count_m),
+                              c.evaluations});
     }
   } else {
     listing.list_name = "checkpoints";
-    listing.columns = {{"checkpoint", "checkpoint"}, {"origin", "origin"},
-                       {"run", "run"},               {"sha256", "sha256"},
-                       {"step", "step"},             {"evaluations", "evaluations"},
-                       {"created_at", "created"}};
+    listing.columns = {
+        {"checkpoint", "checkpoint"}, {"origin", "origin"}, {"run", "run"},
+        {"sha256", "sha256"},         {"step", "step"},     {"evaluations", "evaluations"},
+        {"created_at", "created"}};
     for (const auto& c : checkpoints) {
       listing.rows.push_back({c.display_name, c.origin, OrNull(c.run),
                               c.sha256 ? Json(Short(c.sha256, table)) : Json(nullptr),
@@ -169,20 +170,21 @@ Status Results(CommandContext& ctx, const ResultsOptions& options) {
   Listing listing;
   listing.list_name = "results";
   if (table) {
-    listing.columns = {{"checkpoint", "checkpoint"}, {"img_size", "img_size"},
-                       {"dataset", "dataset"},       {"top1", "top1", 3},
+    listing.columns = {{"checkpoint", "checkpoint"},
+                       {"img_size", "img_size"},
+                       {"dataset", "dataset"},
+                       {"top1", "top1", 3},
                        {"top5", "top5", 3}};
     if (extra_metric) listing.columns.push_back({options.sort, options.sort, 4});
     listing.columns.push_back({"param_count_m", "params_m", 2});
     listing.columns.push_back({"created_at", "created"});
   } else {
-    listing.columns = {{"checkpoint", ""},      {"origin", ""},        {"run", ""},
-                       {"sha256", ""},          {"img_size", ""},      {"crop_pct", ""},
-                       {"interpolation", ""},   {"dataset", ""},       {"top1", ""},
-                       {"top5", ""}};
+    listing.columns = {{"checkpoint", ""}, {"origin", ""},   {"run", ""},           {"sha256", ""},
+                       {"img_size", ""},   {"crop_pct", ""}, {"interpolation", ""}, {"dataset", ""},
+                       {"top1", ""},       {"top5", ""}};
     if (extra_metric) listing.columns.push_back({options.sort, ""});
-    for (const char* key : {"param_count_m", "eval_config", "source", "evaluation_id",
-                            "created_at"}) {
+    for (const char* key :
+         {"param_count_m", "eval_config", "source", "evaluation_id", "created_at"}) {
       listing.columns.push_back({key, ""});
     }
   }
@@ -194,9 +196,15 @@ Status Results(CommandContext& ctx, const ResultsOptions& options) {
       row.push_back(OrNull(r.param_count_m));
       row.push_back(FormatIso8601Utc(r.created_at));
     } else {
-      row = {r.checkpoint,       r.origin,        OrNull(r.run),
-             OrNull(r.sha256),   OrNull(r.img_size), OrNull(r.crop_pct),
-             OrNull(r.interpolation), r.dataset,  r.top1,
+      row = {r.checkpoint,
+             r.origin,
+             OrNull(r.run),
+             OrNull(r.sha256),
+             OrNull(r.img_size),
+             OrNull(r.crop_pct),
+             OrNull(r.interpolation),
+             r.dataset,
+             r.top1,
              OrNull(r.top5)};
       if (extra_metric) row.push_back(OrNull(r.sort_value));
       row.push_back(OrNull(r.param_count_m));
@@ -214,17 +222,15 @@ Status Results(CommandContext& ctx, const ResultsOptions& options) {
 namespace {
 
 // The newest evaluation per dataset of one side of a comparison.
-StatusOr<std::map<std::string, ResultRow>> EvaluationsByDataset(CommandContext& ctx,
-                                                                const std::string& name,
-                                                                const std::vector<std::string>&
-                                                                    datasets) {
+StatusOr<std::map<std::string, ResultRow>> EvaluationsByDataset(
+    CommandContext& ctx, const std::string& name, const std::vector<std::string>& datasets) {
   TW_ASSIGN_OR_RETURN(ResolvedCheckpoint resolved, ResolveCheckpoint(ctx.store, name));
   if (!resolved.img_size && resolved.checkpoint.img_sizes.size() > 1) {
-    return InvalidArgumentError(
-        resolved.checkpoint.display_name + " was evaluated at several image sizes (" +
-        JoinInts(resolved.checkpoint.img_sizes) + "): name one, e.g. " +
-        resolved.checkpoint.display_name + "@" +
-        std::to_string(resolved.checkpoint.img_sizes.front()));
+    return InvalidArgumentError(resolved.checkpoint.display_name +
+                                " was evaluated at several image sizes (" +
+                                JoinInts(resolved.checkpoint.img_sizes) + "): name one, e.g. " +
+                                resolved.checkpoint.display_name + "@" +
+                                std::to_string(resolved.checkpoint.img_sizes.front()));
   }
   ResultQuery query;
   query.checkpoint_id = resolved.checkpoint.id;
@@ -247,8 +253,8 @@ Status Compare(CommandContext& ctx, const CompareOptions& options) {
   Listing listing;
   listing.list_name = "comparisons";
   listing.columns = {{"dataset", "dataset"},       {"a_top1", "A top1", 3},
-                     {"b_top1", "B top1", 3},       {"delta_top1", "B-A top1", 3},
-                     {"a_top5", "A top5", 3},       {"b_top5", "B top5", 3},
+                     {"b_top1", "B top1", 3},      {"delta_top1", "B-A top1", 3},
+                     {"a_top5", "A top5", 3},      {"b_top5", "B top5", 3},
                      {"delta_top5", "B-A top5", 3}};
   auto diff = [](const std::optional<double>& x, const std::optional<double>& y) -> Json {
     if (!x || !y) return nullptr;
@@ -284,9 +290,12 @@ Status Report(CommandContext& ctx, const ReportCommandOptions& options) {
   Listing listing;
   if (options.residuals) {
     listing.list_name = "residuals";
-    listing.columns = {{"dataset", "dataset"},     {"reference", "reference"},
-                       {"model", "model"},         {"img_size", "img_size"},
-                       {"reference_top1", "ref top1", 3}, {"variant_top1", "var top1", 3},
+    listing.columns = {{"dataset", "dataset"},
+                       {"reference", "reference"},
+                       {"model", "model"},
+                       {"img_size", "img_size"},
+                       {"reference_top1", "ref top1", 3},
+                       {"variant_top1", "var top1", 3},
                        {"residual", "eff. robustness", 3}};
     for (const auto& v : report.variants) {
       for (const auto& r : v.stats.residuals) {
@@ -312,8 +321,8 @@ Status Report(CommandContext& ctx, const ReportCommandOptions& options) {
   for (const auto& v : report.variants) {
     const auto& s = v.stats;
     listing.rows.push_back({v.dataset, v.reference, s.n, OrNull(s.kendall_tau_b),
-                            OrNull(s.spearman_rho), s.flips, s.eligible_pairs,
-                            OrNull(s.flip_rate), OrNull(s.er_slope), OrNull(s.er_intercept)});
+                            OrNull(s.spearman_rho), s.flips, s.eligible_pairs, OrNull(s.flip_rate),
+                            OrNull(s.er_slope), OrNull(s.er_intercept)});
   }
   ctx.out << RenderListing(listing, ctx.format);
   if (ctx.format == OutputFormat::kTable) {
@@ -326,8 +335,12 @@ Status Report(CommandContext& ctx, const ReportCommandOptions& options) {
       auto sorted = v.stats.residuals;
       std::sort(sorted.begin(), sorted.end(),
                 [](const auto& x, const auto& y) { return x.residual > y.residual; });
-      auto label = [](const analysis::Residual& r) {
-        return r.model + (r.img_size ? "@" + std::to_string(r.img_size) : "");
+      // MODEL@IMG_SIZE only for models in the pool at several sizes.
+      std::map<std::string, int> entries_per_model;
+      for (const auto& r : sorted) ++entries_per_model[r.model];
+      auto label = [&](const analysis::Residual& r) {
+        bool several = entries_per_model[r.model] > 1;
+        return r.model + (several && r.img_size ? "@" + std::to_string(r.img_size) : "");
       };
       char buf[64];
       std::snprintf(buf, sizeof(buf), "%+.2f", sorted.front().residual);

@@ -7,9 +7,9 @@ namespace tw::cli {
 
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;       // usage error or invalid argument
-constexpr int kExitNotFound = 3;    // a named thing does not exist
-constexpr int kExitUnavailable = 4; // the database cannot be reached
+constexpr int kExitUsage = 2;        // usage error or invalid argument
+constexpr int kExitNotFound = 3;     // a named thing does not exist
+constexpr int kExitUnavailable = 4;  // the database cannot be reached
 
 inline int ExitCodeFor(const Status& status) {
   switch (status.code()) {

@@ -138,12 +138,13 @@ Status DbStop(const CliSettings& settings, bool force, std::ostream& out) {
 }
 
 int Main(int argc, char** argv) {
-  CLI::App app{"TransferWatch: reproducible evaluation of image-classification checkpoints, and "
-               "whether their ImageNet gains transfer.\n" +
-               std::string(kExitCodesHelp)};
+  CLI::App app{
+      "TransferWatch: reproducible evaluation of image-classification checkpoints, and "
+      "whether their ImageNet gains transfer.\n" +
+      std::string(kExitCodesHelp)};
   app.name("transferwatch");
-  app.set_version_flag("--version", std::string("transferwatch ") + kVersion + " (" +
-                                        kGitDescribe + ")");
+  app.set_version_flag("--version",
+                       std::string("transferwatch ") + kVersion + " (" + kGitDescribe + ")");
   app.fallthrough();
   app.require_subcommand(1);
 
@@ -218,10 +219,11 @@ int Main(int argc, char** argv) {
 
   // compare
   CompareOptions compare_options;
-  auto* compare = app.add_subcommand(
-      "compare", "Compare two checkpoints dataset by dataset (B minus A)");
-  compare->add_option("A", compare_options.a,
-                      "sha256 prefix (>= 8 hex), RUN/FILE, or MODEL[@IMG_SIZE]")
+  auto* compare =
+      app.add_subcommand("compare", "Compare two checkpoints dataset by dataset (B minus A)");
+  compare
+      ->add_option("A", compare_options.a,
+                   "sha256 prefix (>= 8 hex), RUN/FILE, or MODEL[@IMG_SIZE]")
       ->required();
   compare->add_option("B", compare_options.b, "the other checkpoint")->required();
   compare->add_option("--dataset", compare_options.datasets, "Only these datasets");
@@ -230,15 +232,17 @@ int Main(int argc, char** argv) {
   ReportCommandOptions report_options;
   std::optional<double> delta;
   auto* report = app.add_subcommand(
-      "report", "Does reference progress transfer? Rank correlations, rank flips and effective "
-                "robustness per variant, over every recorded evaluation");
+      "report",
+      "Does reference progress transfer? Rank correlations, rank flips and effective "
+      "robustness per variant, over every recorded evaluation");
   report->add_option("--reference", report_options.report.reference,
                      "Compare every variant with this dataset instead of its registered reference");
   report->add_option("--dataset", report_options.report.datasets, "Only these variants");
   report->add_option("--delta", delta,
                      "Minimum reference gap of a pair for flips, in points (default 0.5)");
-  report->add_option("--top", report_options.report.top,
-                     "Pool: the N entries best on each variant's reference")
+  report
+      ->add_option("--top", report_options.report.top,
+                   "Pool: the N entries best on each variant's reference")
       ->check(CLI::PositiveNumber);
   report->add_flag("--residuals", report_options.residuals,
                    "Table/CSV: list every entry's effective robustness instead of the summary");

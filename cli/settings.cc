@@ -68,7 +68,8 @@ StatusOr<CliSettings> ResolveSettings(const GlobalFlags& flags, const GetEnv& ge
 
   settings.database.url = NonEmpty(
       Pick(flags.database_url, getenv, "TRANSFERWATCH_DATABASE_URL", config, "database.url"));
-  auto state_dir = NonEmpty(Pick(flags.state_dir, getenv, "TRANSFERWATCH_HOME", config, "state_dir"));
+  auto state_dir =
+      NonEmpty(Pick(flags.state_dir, getenv, "TRANSFERWATCH_HOME", config, "state_dir"));
   settings.database.state_dir = state_dir.value_or(DefaultStateDir(getenv, is_root));
   if (settings.database.state_dir[0] != '/') {
     if (state_dir && !flags.state_dir && !NonEmpty(getenv("TRANSFERWATCH_HOME")) && config) {
@@ -80,9 +81,8 @@ StatusOr<CliSettings> ResolveSettings(const GlobalFlags& flags, const GetEnv& ge
   while (settings.database.state_dir.size() > 1 && settings.database.state_dir.back() == '/') {
     settings.database.state_dir.pop_back();
   }
-  settings.database.embedded_user =
-      NonEmpty(Pick(std::nullopt, getenv, "TRANSFERWATCH_EMBEDDED_USER", config,
-                    "database.embedded_user"));
+  settings.database.embedded_user = NonEmpty(
+      Pick(std::nullopt, getenv, "TRANSFERWATCH_EMBEDDED_USER", config, "database.embedded_user"));
 
   if (auto level = Pick(flags.log_level, getenv, "TRANSFERWATCH_LOG_LEVEL", config, "log.level")) {
     auto parsed = ParseLogLevel(*level);

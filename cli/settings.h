@@ -40,7 +40,6 @@ using GetEnv = std::function<std::optional<std::string>(const char*)>;
 // The config file is --config, else TRANSFERWATCH_CONFIG, else the first of
 // $XDG_CONFIG_HOME/transferwatch/config.toml (~/.config/...) or /etc/transferwatch/config.toml
 // that exists. A file named explicitly must exist.
-StatusOr<CliSettings> ResolveSettings(const GlobalFlags& flags, const GetEnv& getenv,
-                                      bool is_root);
+StatusOr<CliSettings> ResolveSettings(const GlobalFlags& flags, const GetEnv& getenv, bool is_root);
 
 }  // namespace tw::cli

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/sha256.h"
+#include "common/utf8.h"
 
 namespace tw {
 namespace {
@@ -22,39 +23,6 @@ constexpr std::string_view kHashPreamble = "tw-canonical-v1\n";
 static_assert(kCanonicalHashVersion == 1, "update kHashPreamble with kCanonicalHashVersion");
 
 constexpr char kHexDigits[] = "0123456789abcdef";
-
-// Length of the well-formed UTF-8 sequence starting at s[i], or 0 when it is ill-formed.
-// Well-formed per RFC 3629 / Unicode Table 3-7: no overlong forms, no surrogates, <= U+10FFFF.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const auto is_continuation = [&](size_t k) { return k < s.size() && (byte(k) & 0xC0) == 0x80; };
-  const unsigned char c = byte(i);
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return is_continuation(i + 1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!is_continuation(i + 1) || !is_continuation(i + 2)) return 0;
-    if (c == 0xE0 && byte(i + 1) < 0xA0) return 0;  // Overlong.
-    if (c == 0xED && byte(i + 1) > 0x9F) return 0;  // UTF-16 surrogate.
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!is_continuation(i + 1) || !is_continuation(i + 2) || !is_continuation(i + 3)) return 0;
-    if (c == 0xF0 && byte(i + 1) < 0x90) return 0;  // Overlong.
-    if (c == 0xF4 && byte(i + 1) > 0x8F) return 0;  // Above U+10FFFF.
-    return 4;
-  }
-  return 0;
-}
-
-// Offset of the first byte that does not start a well-formed UTF-8 sequence, or npos.
-size_t FindInvalidUtf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const size_t len = Utf8SequenceLength(s, i);
-    if (len == 0) return i;
-    i += len;
-  }
-  return std::string_view::npos;
-}
 
 // Appends `s` as a canonical JSON string literal. Precondition: `s` is valid UTF-8.
 void AppendQuoted(std::string_view s, std::string* out) {

@@ -2,33 +2,12 @@
 
 #include <utility>
 
+#include "common/utf8.h"
+
 namespace tw {
 namespace {
 
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
-
-// Length of the well-formed UTF-8 sequence starting at s[i], or 0 when it is ill-formed.
-// Well-formed per RFC 3629 / Unicode Table 3-7: no overlong forms, no surrogates, <= U+10FFFF.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const auto is_continuation = [&](size_t k) { return k < s.size() && (byte(k) & 0xC0) == 0x80; };
-  const unsigned char c = byte(i);
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return is_continuation(i + 1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!is_continuation(i + 1) || !is_continuation(i + 2)) return 0;
-    if (c == 0xE0 && byte(i + 1) < 0xA0) return 0;  // Overlong.
-    if (c == 0xED && byte(i + 1) > 0x9F) return 0;  // UTF-16 surrogate.
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!is_continuation(i + 1) || !is_continuation(i + 2) || !is_continuation(i + 3)) return 0;
-    if (c == 0xF0 && byte(i + 1) < 0x90) return 0;  // Overlong.
-    if (c == 0xF4 && byte(i + 1) > 0x8F) return 0;  // Above U+10FFFF.
-    return 4;
-  }
-  return 0;
-}
 
 class CsvParser {
  public:

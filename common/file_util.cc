@@ -94,14 +94,22 @@ Status WriteFileAtomic(const std::string& path, const std::string& contents, mod
   return OkStatus();
 }
 
+std::vector<std::string> PathPrefixes(const std::string& path) {
+  std::vector<std::string> prefixes;
+  for (size_t pos = path.find('/', 1);; pos = path.find('/', pos + 1)) {
+    std::string prefix = path.substr(0, pos);
+    if (!prefix.empty() && prefix.back() != '/' &&
+        (prefixes.empty() || prefixes.back() != prefix)) {
+      prefixes.push_back(prefix);
+    }
+    if (pos == std::string::npos) break;
+  }
+  return prefixes;
+}
+
 Status MakeDirs(const std::string& path, mode_t mode) {
   if (path.empty()) return InvalidArgumentError("empty directory path");
-  std::string partial;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    partial = path.substr(0, pos);
-    if (partial.empty()) continue;
+  for (const auto& partial : PathPrefixes(path)) {
     if (::mkdir(partial.c_str(), mode) != 0 && errno != EEXIST) {
       return ErrnoToStatus(errno, "cannot create directory " + partial);
     }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -27,6 +28,10 @@ Status WriteFileAtomic(const std::string& path, const std::string& contents, mod
 Status MakeDirs(const std::string& path, mode_t mode = 0755);
 
 bool PathExists(const std::string& path);
+
+// The directories leading to an absolute path, and the path itself: "/a/b/c" -> "/a", "/a/b",
+// "/a/b/c". Repeated and trailing slashes add nothing.
+std::vector<std::string> PathPrefixes(const std::string& path);
 
 // An advisory lock (flock) on a lock file, released when the object is destroyed or the
 // process dies: this is what makes the lock crash-safe (SIGKILL releases it).

@@ -270,4 +270,18 @@ bool HasGlobMeta(std::string_view pattern) {
   return pattern.find_first_of("*?[\\") != std::string_view::npos;
 }
 
+std::string GlobLiteralPrefix(std::string_view pattern) {
+  std::string prefix;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    char c = pattern[i];
+    if (c == '*' || c == '?' || c == '[') break;
+    if (c == '\\') {
+      if (i + 1 >= pattern.size()) break;  // malformed: a trailing backslash
+      c = pattern[++i];
+    }
+    prefix += c;
+  }
+  return prefix;
+}
+
 }  // namespace tw

@@ -38,4 +38,9 @@ StatusOr<std::string> GlobToPostgresRegex(std::string_view pattern);
 // "a\b", so comparing the raw pattern for equality would be wrong.
 bool HasGlobMeta(std::string_view pattern);
 
+// The literal text every match of a well-formed `pattern` starts with: the characters before the
+// first unescaped * ? or [, with escapes removed ("run-4\\*/e*" -> "run-4*/e"). Lets a database
+// narrow the candidates with an indexable prefix test before the exact regex match.
+std::string GlobLiteralPrefix(std::string_view pattern);
+
 }  // namespace tw

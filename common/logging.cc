@@ -31,7 +31,7 @@ StatusOr<spdlog::level::level_enum> ParseLogLevel(std::string_view text) {
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (lower == "warning") lower = "warn";
-  static constexpr const char* kNames[] = {"trace", "debug", "info", "warn",
+  static constexpr const char* kNames[] = {"trace", "debug",    "info", "warn",
                                            "error", "critical", "off"};
   for (const char* name : kNames) {
     if (lower == name) return spdlog::level::from_str(lower);
@@ -44,9 +44,8 @@ void InitLogging(std::string_view program, spdlog::level::level_enum level) {
   std::lock_guard<std::mutex> lock(g_mutex);
   g_level = level;
   auto sink = SinkLocked();
-  spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& logger) {
-    logger->set_level(level);
-  });
+  spdlog::apply_all(
+      [&](const std::shared_ptr<spdlog::logger>& logger) { logger->set_level(level); });
   auto main_logger = spdlog::get(std::string(program));
   if (!main_logger) {
     main_logger = std::make_shared<spdlog::logger>(std::string(program), sink);

@@ -31,15 +31,15 @@ struct ProcessSpec {
   // Changes to the inherited environment: "KEY=value" sets, "KEY" alone removes.
   std::vector<std::string> env;
   std::optional<UserIdentity> run_as;  // switch to this user before exec (requires root)
-  std::string working_directory;      // empty: inherit
+  std::string working_directory;       // empty: inherit
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
   size_t max_output_bytes = 1 << 20;  // stdout and stderr together; the rest is dropped
 };
 
 struct ProcessResult {
-  int exit_code = -1;    // valid when signal == 0
-  int signal = 0;        // the terminating signal, 0 when it exited
-  std::string output;    // stdout and stderr interleaved, truncated to max_output_bytes
+  int exit_code = -1;  // valid when signal == 0
+  int signal = 0;      // the terminating signal, 0 when it exited
+  std::string output;  // stdout and stderr interleaved, truncated to max_output_bytes
   bool ok() const { return signal == 0 && exit_code == 0; }
   // "exited with 3" / "killed by signal 9 (Killed)"
   std::string Describe() const;

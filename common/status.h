@@ -87,9 +87,9 @@ Status UnknownError(std::string message);
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(const T& value) : value_(value) {}                // NOLINT: implicit by design
-  StatusOr(T&& value) : value_(std::move(value)) {}          // NOLINT
-  StatusOr(Status status) : status_(std::move(status)) {     // NOLINT
+  StatusOr(const T& value) : value_(value) {}             // NOLINT: implicit by design
+  StatusOr(T&& value) : value_(std::move(value)) {}       // NOLINT
+  StatusOr(Status status) : status_(std::move(status)) {  // NOLINT
     if (status_.ok()) status_ = InternalError("StatusOr constructed from an OK status");
   }
   template <typename U, typename = std::enable_if_t<std::is_convertible_v<U&&, T> &&
@@ -137,10 +137,10 @@ void StatusOr<T>::CheckOk() const {
 }  // namespace tw
 
 // Returns from the enclosing function when `expr` (a Status) is not OK.
-#define TW_RETURN_IF_ERROR(expr)              \
-  do {                                        \
-    ::tw::Status tw_status_ = (expr);         \
-    if (!tw_status_.ok()) return tw_status_;  \
+#define TW_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::tw::Status tw_status_ = (expr);        \
+    if (!tw_status_.ok()) return tw_status_; \
   } while (false)
 
 #define TW_STATUS_CONCAT_INNER_(a, b) a##b

@@ -51,8 +51,8 @@ class CsvTable {
     const auto& header = table.records_.front();
     for (size_t i = 0; i < header.fields.size(); ++i) {
       if (!table.columns_.emplace(header.fields[i], i).second) {
-        return InvalidArgumentError(path + ":" + std::to_string(header.line) +
-                                    ": column \"" + header.fields[i] + "\" appears twice");
+        return InvalidArgumentError(path + ":" + std::to_string(header.line) + ": column \"" +
+                                    header.fields[i] + "\" appears twice");
       }
     }
     return table;
@@ -121,8 +121,7 @@ Status CheckOptionalSigned(const CsvTable& table, size_t row, const std::string&
 }
 
 // top1 + top1_err must be 100 up to the rounding of the third decimal.
-Status CheckComplement(const CsvTable& table, size_t row, const std::string& column,
-                       double value) {
+Status CheckComplement(const CsvTable& table, size_t row, const std::string& column, double value) {
   if (!table.Has(column)) return OkStatus();
   auto err = ParseDecimal(table.Cell(row, column));
   if (!err.ok()) return CellError(table, row, column, err.status().message());
@@ -150,8 +149,8 @@ const std::vector<TimmDatasetSpec>& TimmDatasets() {
       {"results-imagenet-a-clean.csv", "imagenet-a-clean", "imagenet", 200, "imagenet-a", false},
       {"results-imagenet-r-clean.csv", "imagenet-r-clean", "imagenet", 200, "imagenet-r", false},
       {"results-imagenet-real.csv", "imagenet-real", "imagenet", 1000, nullptr, true},
-      {"results-imagenetv2-matched-frequency.csv", "imagenetv2-matched-frequency", "imagenet",
-       1000, nullptr, false},
+      {"results-imagenetv2-matched-frequency.csv", "imagenetv2-matched-frequency", "imagenet", 1000,
+       nullptr, false},
       {"results-sketch.csv", "sketch", "imagenet", 1000, nullptr, false},
       {"results-imagenet-a.csv", "imagenet-a", "imagenet-a-clean", 200, "imagenet-a", false},
       {"results-imagenet-r.csv", "imagenet-r", "imagenet-r-clean", 200, "imagenet-r", false},
@@ -178,7 +177,7 @@ StatusOr<TimmImportPlan> ReadTimmResults(const std::string& dir) {
     }
   }
 
-  std::map<std::string, ModelFacts> models;  // ordered: deterministic batches
+  std::map<std::string, ModelFacts> models;             // ordered: deterministic batches
   std::map<std::string, std::string> config_canonical;  // sha256 -> canonical text
   std::set<std::string> datasets_needed;
   const std::string importer = std::string("transferwatch ") + kVersion + " (" + kGitDescribe + ")";
@@ -191,8 +190,8 @@ StatusOr<TimmImportPlan> ReadTimmResults(const std::string& dir) {
     TW_RETURN_IF_ERROR(table.Require(
         {"model", "img_size", "top1", "top5", "param_count", "crop_pct", "interpolation"}));
     static const std::set<std::string> kKnownColumns = {
-        "model",         "img_size", "top1",      "top1_err",  "top5",     "top5_err",
-        "param_count",   "crop_pct", "interpolation", "top1_diff", "top5_diff", "rank_diff"};
+        "model",       "img_size", "top1",          "top1_err",  "top5",      "top5_err",
+        "param_count", "crop_pct", "interpolation", "top1_diff", "top5_diff", "rank_diff"};
     for (const auto& [column, index] : table.columns()) {
       if (!kKnownColumns.count(column)) {
         plan.warnings.push_back(path + ": ignored unknown column \"" + column + "\"");
@@ -214,8 +213,9 @@ StatusOr<TimmImportPlan> ReadTimmResults(const std::string& dir) {
       }
       auto img_size = ParseInt(table.Cell(row, "img_size"));
       if (!img_size.ok() || *img_size < 1 || *img_size > 10000) {
-        return CellError(table, row, "img_size",
-                         "\"" + table.Cell(row, "img_size") + "\" is not an image size in 1..10000");
+        return CellError(
+            table, row, "img_size",
+            "\"" + table.Cell(row, "img_size") + "\" is not an image size in 1..10000");
       }
       auto [it, inserted] = seen.emplace(std::make_pair(model, *img_size), table.Line(row));
       if (!inserted) {
@@ -240,8 +240,9 @@ StatusOr<TimmImportPlan> ReadTimmResults(const std::string& dir) {
       }
       auto crop = ParseDecimal(table.Cell(row, "crop_pct"));
       if (!crop.ok() || *crop <= 0 || *crop > 2) {
-        return CellError(table, row, "crop_pct",
-                         "\"" + table.Cell(row, "crop_pct") + "\" is not a crop fraction in (0, 2]");
+        return CellError(
+            table, row, "crop_pct",
+            "\"" + table.Cell(row, "crop_pct") + "\" is not a crop fraction in (0, 2]");
       }
       const std::string& interpolation = table.Cell(row, "interpolation");
       if (!KnownInterpolations().count(interpolation)) {
@@ -268,8 +269,9 @@ StatusOr<TimmImportPlan> ReadTimmResults(const std::string& dir) {
       config_canonical.emplace(hashed_config.sha256, hashed_config.canonical);
 
       ImportedEvaluation evaluation;
-      TW_ASSIGN_OR_RETURN(evaluation.evaluation_key,
-                          ImportedEvaluationKey(kSource, model, spec.dataset, hashed_config.sha256));
+      TW_ASSIGN_OR_RETURN(
+          evaluation.evaluation_key,
+          ImportedEvaluationKey(kSource, model, spec.dataset, hashed_config.sha256));
       evaluation.model = model;
       evaluation.dataset = spec.dataset;
       evaluation.eval_config_sha256 = hashed_config.sha256;
@@ -290,7 +292,8 @@ StatusOr<TimmImportPlan> ReadTimmResults(const std::string& dir) {
 
   if (plan.files.empty()) {
     std::string names;
-    for (const auto& spec : TimmDatasets()) names += std::string(names.empty() ? "" : ", ") + spec.file;
+    for (const auto& spec : TimmDatasets())
+      names += std::string(names.empty() ? "" : ", ") + spec.file;
     return NotFoundError(dir + " holds none of timm's results files (" + names + ")");
   }
 

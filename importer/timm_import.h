@@ -15,12 +15,12 @@ namespace tw {
 
 // One results file timm publishes, and the dataset it becomes.
 struct TimmDatasetSpec {
-  const char* file;       // "results-imagenet-a.csv"
-  const char* dataset;    // "imagenet-a"
-  const char* reference;  // "imagenet-a-clean", or nullptr for the reference itself
-  int num_classes;        // 1000, or 200 for the A/R subsets
+  const char* file;          // "results-imagenet-a.csv"
+  const char* dataset;       // "imagenet-a"
+  const char* reference;     // "imagenet-a-clean", or nullptr for the reference itself
+  int num_classes;           // 1000, or 200 for the A/R subsets
   const char* class_subset;  // "imagenet-a", "imagenet-r" or nullptr
-  bool multi_label;       // ImageNet-ReaL
+  bool multi_label;          // ImageNet-ReaL
 };
 
 // The eight files of the 2026-08 snapshot, in import order (references first).

@@ -37,8 +37,8 @@ StatusOr<TransferReport> BuildTransferReport(Store& store, const TransferReportO
     std::vector<analysis::PoolEntry> entries;
     entries.reserve(rows.size());
     for (const auto& row : rows) {
-      entries.push_back(
-          analysis::PoolEntry{row.checkpoint, row.img_size.value_or(0), row.reference, row.variant});
+      entries.push_back(analysis::PoolEntry{row.checkpoint, row.img_size.value_or(0), row.reference,
+                                            row.variant});
     }
     auto stats = analysis::ComputeVariantStats(std::move(entries), pool_options);
     if (!stats.ok()) return stats.status().WithContext(d.name + " against " + reference);

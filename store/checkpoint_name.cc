@@ -85,17 +85,17 @@ StatusOr<ResolvedCheckpoint> ResolveCheckpoint(Store& store, std::string_view te
                  (candidates[i].sha256 ? " (" + candidates[i].sha256->substr(0, 12) + ")" : "");
       }
       if (candidates.size() > 5) names += ", ...";
-      return InvalidArgumentError("checkpoint name \"" + std::string(text) + "\" is ambiguous: " +
-                                  std::to_string(candidates.size()) + " checkpoints match (" +
-                                  names + "); give more of the hash");
+      return InvalidArgumentError("checkpoint name \"" + std::string(text) +
+                                  "\" is ambiguous: " + std::to_string(candidates.size()) +
+                                  " checkpoints match (" + names + "); give more of the hash");
     }
     ResolvedCheckpoint resolved{candidates.front(), selector.img_size};
     if (selector.img_size) {
       const auto& sizes = resolved.checkpoint.img_sizes;
       if (std::find(sizes.begin(), sizes.end(), *selector.img_size) == sizes.end()) {
-        return NotFoundError(resolved.checkpoint.display_name + " has no evaluation at image size " +
-                             std::to_string(*selector.img_size) + " (sizes: " + JoinSizes(sizes) +
-                             ")");
+        return NotFoundError(
+            resolved.checkpoint.display_name + " has no evaluation at image size " +
+            std::to_string(*selector.img_size) + " (sizes: " + JoinSizes(sizes) + ")");
       }
     }
     return resolved;

@@ -65,10 +65,9 @@ StatusOr<std::string> FindPgBinDir(const EmbeddedClusterOptions& options,
     wanted.erase(std::remove(wanted.begin(), wanted.end(), '\n'), wanted.end());
     std::string dir = "/usr/lib/postgresql/" + wanted + "/bin";
     if (PathExists(dir + "/postgres")) return dir;
-    return FailedPreconditionError("the embedded cluster in " + data_dir +
-                                   " was created by PostgreSQL " + wanted +
-                                   ", whose server is not installed (package postgresql-" +
-                                   wanted + ")");
+    return FailedPreconditionError(
+        "the embedded cluster in " + data_dir + " was created by PostgreSQL " + wanted +
+        ", whose server is not installed (package postgresql-" + wanted + ")");
   }
   int best = 0;
   if (DIR* dir = ::opendir("/usr/lib/postgresql")) {
@@ -96,12 +95,7 @@ Status CheckUserCanReach(const UserIdentity& user, const std::string& path) {
     ::getgrouplist(user.name.c_str(), user.gid, groups.data(), &ngroups);
   }
   groups.resize(std::max(ngroups, 0));
-  std::string prefix;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    prefix = path.substr(0, pos);
-    if (prefix.empty()) continue;
+  for (const auto& prefix : PathPrefixes(path)) {
     struct stat st {};
     if (::stat(prefix.c_str(), &st) != 0) break;  // created later, with modes we choose
     mode_t bit = S_IXOTH;
@@ -140,8 +134,8 @@ class ClusterOps {
     // A working directory the cluster user can enter (not root's home), and a locale that
     // always exists, so initdb does not depend on the caller's environment.
     spec.working_directory = PathsFor(state_.state_dir).pg_dir;
-    spec.env = {"LC_ALL=C.UTF-8", "LANG=C.UTF-8", "PGDATA", "PGHOST", "PGPORT",
-                "PGOPTIONS", "PGUSER", "PGDATABASE"};
+    spec.env = {"LC_ALL=C.UTF-8", "LANG=C.UTF-8", "PGDATA", "PGHOST",
+                "PGPORT",         "PGOPTIONS",    "PGUSER", "PGDATABASE"};
     spec.timeout = kPgCtlWait + std::chrono::seconds(30);
     return RunProcess(spec);
   }
@@ -214,9 +208,8 @@ class ClusterOps {
                         Run({"pg_ctl", "start", "-D", state_.data_dir, "-l", paths.log_file, "-w",
                              "-t", std::to_string(kPgCtlWait.count()), "-s"}));
     if (!result.ok()) {
-      return UnavailableError("the embedded PostgreSQL did not start (pg_ctl " +
-                              result.Describe() + "): " + Trim(result.output) +
-                              LogTail(paths.log_file));
+      return UnavailableError("the embedded PostgreSQL did not start (pg_ctl " + result.Describe() +
+                              "): " + Trim(result.output) + LogTail(paths.log_file));
     }
     Logger("embedded")->info("started the embedded PostgreSQL in {}", state_.data_dir);
     return OkStatus();
@@ -249,11 +242,16 @@ class ClusterOps {
       if (ec) return UnknownError("cannot remove " + state_.data_dir + ": " + ec.message());
     }
     Logger("embedded")->info("creating the embedded PostgreSQL cluster in {}", state_.data_dir);
-    std::vector<std::string> initdb = {"initdb",          "-D",
-                                       state_.data_dir,   "-U",
-                                       kSuperuser,        "--auth-local=trust",
-                                       "--auth-host=reject", "-E",
-                                       "UTF8",            "--locale=C.UTF-8"};
+    std::vector<std::string> initdb = {"initdb",
+                                       "-D",
+                                       state_.data_dir,
+                                       "-U",
+                                       kSuperuser,
+                                       "--auth-local=trust",
+                                       "--auth-host=reject",
+                                       "-E",
+                                       "UTF8",
+                                       "--locale=C.UTF-8"};
     if (!options_.fsync) initdb.push_back("--no-sync");
     TW_ASSIGN_OR_RETURN(ProcessResult result, Run(initdb));
     if (!result.ok()) {
@@ -336,11 +334,10 @@ StatusOr<ClusterOps> Prepare(const EmbeddedClusterOptions& options, bool create_
     auto existing = Stat(paths.pg_dir);
     if (existing.ok() && existing->st_uid != me.uid) {
       auto pw = ::getpwuid(existing->st_uid);
-      return PermissionDeniedError(paths.pg_dir + " belongs to " +
-                                   (pw ? std::string(pw->pw_name)
-                                       : "uid " + std::to_string(existing->st_uid)) +
-                                   ", not to " + me.name +
-                                   ": use that account or another state directory");
+      return PermissionDeniedError(
+          paths.pg_dir + " belongs to " +
+          (pw ? std::string(pw->pw_name) : "uid " + std::to_string(existing->st_uid)) +
+          ", not to " + me.name + ": use that account or another state directory");
     }
   }
 
@@ -391,9 +388,9 @@ StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Acquire(
     const EmbeddedClusterOptions& options) {
   TW_ASSIGN_OR_RETURN(ClusterOps ops, Prepare(options, /*create_dirs=*/true));
   Paths paths = PathsFor(options.state_dir);
-  TW_ASSIGN_OR_RETURN(FileLock control, FileLock::Acquire(paths.control_lock,
-                                                          FileLock::Mode::kExclusive,
-                                                          options.lock_timeout));
+  TW_ASSIGN_OR_RETURN(
+      FileLock control,
+      FileLock::Acquire(paths.control_lock, FileLock::Mode::kExclusive, options.lock_timeout));
   TW_RETURN_IF_ERROR(ops.Initialize());
   TW_ASSIGN_OR_RETURN(bool running, ops.IsRunning());
   if (!running) TW_RETURN_IF_ERROR(ops.Start());
@@ -426,9 +423,9 @@ StatusOr<bool> EmbeddedCluster::Stop(const EmbeddedClusterOptions& options, bool
   TW_ASSIGN_OR_RETURN(ClusterOps ops, Prepare(options, /*create_dirs=*/false));
   Paths paths = PathsFor(options.state_dir);
   if (!PathExists(options.state_dir)) return true;
-  TW_ASSIGN_OR_RETURN(FileLock control, FileLock::Acquire(paths.control_lock,
-                                                          FileLock::Mode::kExclusive,
-                                                          options.lock_timeout));
+  TW_ASSIGN_OR_RETURN(
+      FileLock control,
+      FileLock::Acquire(paths.control_lock, FileLock::Mode::kExclusive, options.lock_timeout));
   if (::unlink(paths.pinned.c_str()) != 0 && errno != ENOENT) {
     return ErrnoToStatus(errno, "cannot remove " + paths.pinned);
   }
@@ -444,9 +441,9 @@ Status EmbeddedCluster::Leave() {
   if (left_) return OkStatus();
   left_ = true;
   Paths paths = PathsFor(options_.state_dir);
-  TW_ASSIGN_OR_RETURN(FileLock control, FileLock::Acquire(paths.control_lock,
-                                                          FileLock::Mode::kExclusive,
-                                                          options_.lock_timeout));
+  TW_ASSIGN_OR_RETURN(
+      FileLock control,
+      FileLock::Acquire(paths.control_lock, FileLock::Mode::kExclusive, options_.lock_timeout));
   users_lock_.Release();
   auto idle = FileLock::TryAcquire(paths.users_lock, FileLock::Mode::kExclusive);
   if (!idle.ok() || PathExists(paths.pinned)) return OkStatus();  // still in use, or pinned

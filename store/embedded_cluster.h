@@ -36,7 +36,7 @@ struct EmbeddedClusterOptions {
   std::optional<std::string> cluster_user;  // used only when running as root
   std::string pg_bin_dir;                   // empty: the newest /usr/lib/postgresql/N/bin, N >= 13
   std::chrono::milliseconds lock_timeout{std::chrono::minutes(2)};
-  bool fsync = true;                        // throwaway clusters in tests turn it off
+  bool fsync = true;  // throwaway clusters in tests turn it off
 };
 
 struct EmbeddedClusterState {

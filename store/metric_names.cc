@@ -17,8 +17,8 @@ Status ValidateMetricName(std::string_view name) {
 }
 
 bool LowerIsBetter(std::string_view name) {
-  static constexpr std::string_view kLowerBetter[] = {"nll", "ece", "mce", "ce", "loss",
-                                                      "error", "top1_err", "top5_err"};
+  static constexpr std::string_view kLowerBetter[] = {"nll",  "ece",   "mce",      "ce",
+                                                      "loss", "error", "top1_err", "top5_err"};
   for (auto n : kLowerBetter) {
     if (name == n) return true;
   }

@@ -10,8 +10,8 @@
 namespace tw {
 
 struct Migration {
-  int version = 0;       // from the NNNN_ prefix
-  std::string name;      // file name, "0001_foundation.sql"
+  int version = 0;   // from the NNNN_ prefix
+  std::string name;  // file name, "0001_foundation.sql"
   std::string sql;
   std::string checksum;  // SHA-256 hex of `sql`
 };

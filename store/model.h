@@ -26,7 +26,7 @@ struct ImportedModel {
 };
 
 struct ImportedEvalConfig {
-  std::string sha256;     // versioned hash of `canonical`
+  std::string sha256;  // versioned hash of `canonical`
   int hash_version = 1;
   std::string canonical;  // canonical JSON text
 };
@@ -53,7 +53,7 @@ struct ImportBatch {
 };
 
 enum class ImportMode {
-  kAddNew,          // an already recorded evaluation with different numbers fails the import
+  kAddNew,         // an already recorded evaluation with different numbers fails the import
   kUpdateChanged,  // ... is overwritten with the new numbers and provenance
 };
 
@@ -81,7 +81,7 @@ struct DatasetInfo {
 
 struct CheckpointInfo {
   int64_t id = 0;
-  std::string origin;  // "file" | "import"
+  std::string origin;        // "file" | "import"
   std::string display_name;  // RUN/FILE for files, MODEL for imported models
   std::optional<std::string> run;
   std::string name;
@@ -95,8 +95,8 @@ struct CheckpointInfo {
 };
 
 struct CheckpointFilter {
-  std::optional<std::string> origin;      // "file" | "import"
-  std::optional<std::string> name_glob;   // matched against display_name
+  std::optional<std::string> origin;     // "file" | "import"
+  std::optional<std::string> name_glob;  // matched against display_name
   std::optional<std::string> run_glob;
   std::optional<int64_t> limit;
 };
@@ -106,7 +106,7 @@ struct CheckpointSelector {
   std::optional<std::string> sha256_prefix;  // >= 8 lowercase hex digits
   std::optional<std::string> run;            // RUN/FILE
   std::optional<std::string> file;
-  std::optional<std::string> model;          // MODEL[@IMG_SIZE]
+  std::optional<std::string> model;  // MODEL[@IMG_SIZE]
   std::optional<int> img_size;
 };
 

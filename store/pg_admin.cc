@@ -18,8 +18,8 @@ Status ValidateName(const std::string& name) {
 }  // namespace
 
 std::string ConninfoForDatabase(const std::string& admin_conninfo, const std::string& name) {
-  bool uri = admin_conninfo.rfind("postgresql://", 0) == 0 ||
-             admin_conninfo.rfind("postgres://", 0) == 0;
+  bool uri =
+      admin_conninfo.rfind("postgresql://", 0) == 0 || admin_conninfo.rfind("postgres://", 0) == 0;
   if (uri) {
     // A dbname query parameter overrides the path's database.
     return admin_conninfo + (admin_conninfo.find('?') == std::string::npos ? "?" : "&") +

@@ -22,7 +22,8 @@ Status StatusFromException(const std::exception& e, const std::string& what) {
     if (state == "23505") return AlreadyExistsError(std::move(message));
     if (state == "42P01" || state == "3F000") {
       // Undefined table or schema: the database is not (fully) migrated.
-      return FailedPreconditionError(message + " (is the schema migrated? transferwatch db migrate)");
+      return FailedPreconditionError(message +
+                                     " (is the schema migrated? transferwatch db migrate)");
     }
     if (klass == "23") return FailedPreconditionError(std::move(message));
     if (klass == "22" || klass == "42") return InvalidArgumentError(std::move(message));

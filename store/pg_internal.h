@@ -2,10 +2,9 @@
 // every libpqxx exception is caught by PgCall and becomes a Status here.
 #pragma once
 
-#include <pqxx/pqxx>
-
 #include <exception>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <type_traits>
 

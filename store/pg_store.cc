@@ -1,11 +1,10 @@
 #include "store/pg_store.h"
 
 #include <nlohmann/json.hpp>
-
 #include <regex>
 #include <sstream>
 
-#include "common/glob.h"
+#include "common/glob.h"  // GlobToPostgresRegex, GlobLiteralPrefix
 #include "common/time_util.h"
 #include "store/metric_names.h"
 #include "store/pg_internal.h"
@@ -26,8 +25,8 @@ constexpr const char* kDisplayNameSql =
     "CASE WHEN c.origin = 'file' THEN r.name || '/' || c.name ELSE c.name END";
 
 TimePoint FromEpochMicros(int64_t micros) {
-  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(
-      std::chrono::microseconds(micros)));
+  return TimePoint(
+      std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(micros)));
 }
 
 std::vector<int> ParseIntList(const pqxx::field& field) {
@@ -42,19 +41,66 @@ std::vector<int> ParseIntList(const pqxx::field& field) {
   return out;
 }
 
-std::optional<std::string> GlobRegex(const std::optional<std::string>& glob, Status* status) {
-  if (!glob) return std::nullopt;
-  auto regex = GlobToPostgresRegex(*glob);
-  if (!regex.ok()) {
-    *status = regex.status();
-    return std::nullopt;
+// Collects WHERE conditions and their bound parameters: only the filters a query uses appear in
+// its SQL, so PostgreSQL plans each shape with its indexes (an "$1 IS NULL OR ..." catch-all
+// defeats them). Every value from outside is a parameter; the SQL text is ours.
+class SqlBuilder {
+ public:
+  std::string Param(std::string value) {
+    params_.push_back(std::move(value));
+    return "$" + std::to_string(params_.size());
   }
-  return *regex;
+  void Where(std::string condition) { conditions_.push_back(std::move(condition)); }
+  std::string WhereClause() const {
+    std::string out;
+    for (const auto& c : conditions_) out += (out.empty() ? " WHERE " : " AND ") + c;
+    return out;
+  }
+  pqxx::result Exec(pqxx::transaction_base& tx, const std::string& sql) const {
+    return tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params_));
+  }
+
+ private:
+  std::vector<std::string> params_;
+  std::vector<std::string> conditions_;
+};
+
+// A LIKE pattern matching strings that start with `prefix`.
+std::string LikePrefix(const std::string& prefix) {
+  std::string out;
+  for (char c : prefix) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "%";
 }
 
-std::optional<std::string> IntParam(const std::optional<int64_t>& value) {
-  if (!value) return std::nullopt;
-  return std::to_string(*value);
+// Restricts to checkpoints whose display name (RUN/FILE, or an imported MODEL) matches `glob`.
+// The exact test is the anchored regex; the glob's literal prefix first narrows the candidates
+// with conditions the indexes answer. A file's display name always holds a '/', after its run's
+// name (which cannot hold one), so a prefix with a '/' pins the run, and one without is a prefix
+// of the run's name or of the imported model's name.
+Status AddDisplayNameGlob(SqlBuilder& sql, const std::string& glob) {
+  TW_ASSIGN_OR_RETURN(std::string regex, GlobToPostgresRegex(glob));
+  std::string prefix = GlobLiteralPrefix(glob);
+  auto slash = prefix.find('/');
+  if (slash != std::string::npos) {
+    sql.Where("c.origin = 'file' AND r.name = " + sql.Param(prefix.substr(0, slash)) +
+              " AND c.name LIKE " + sql.Param(LikePrefix(prefix.substr(slash + 1))));
+  } else if (!prefix.empty()) {
+    std::string like = sql.Param(LikePrefix(prefix));
+    sql.Where("((c.origin = 'import' AND c.name LIKE " + like + ") OR (c.origin = 'file' AND " +
+              "r.name LIKE " + like + "))");
+  }
+  sql.Where(std::string("(") + kDisplayNameSql + ") ~ " + sql.Param(regex));
+  return OkStatus();
+}
+
+// Restricts to checkpoints of runs whose name matches `glob` (imported models have no run).
+Status AddRunGlob(SqlBuilder& sql, const std::string& glob) {
+  TW_ASSIGN_OR_RETURN(std::string regex, GlobToPostgresRegex(glob));
+  sql.Where("r.name ~ " + sql.Param(regex));
+  return OkStatus();
 }
 
 }  // namespace
@@ -111,9 +157,8 @@ std::vector<AppliedMigration> ReadApplied(pqxx::transaction_base& tx) {
   std::vector<AppliedMigration> applied;
   auto exists = tx.exec1("SELECT to_regclass('tw.schema_migrations') IS NOT NULL");
   if (!exists[0].as<bool>()) return applied;
-  for (const auto& row : tx.exec(
-           "SELECT version, name, checksum, " TW_PG_EPOCH_MICROS("applied_at")
-           " FROM tw.schema_migrations ORDER BY version")) {
+  for (const auto& row : tx.exec("SELECT version, name, checksum, " TW_PG_EPOCH_MICROS(
+           "applied_at") " FROM tw.schema_migrations ORDER BY version")) {
     applied.push_back(AppliedMigration{row[0].as<int>(), row[1].as<std::string>(),
                                        row[2].as<std::string>(),
                                        FromEpochMicros(row[3].as<int64_t>())});
@@ -179,9 +224,10 @@ StatusOr<std::vector<Migration>> PgStore::Migrate(const std::vector<Migration>& 
       // The migration and its record commit together: a crash leaves it applied or not.
       pqxx::work tx(conn);
       tx.exec(migration.sql);
-      tx.exec_params("INSERT INTO tw.schema_migrations (version, name, checksum) "
-                     "VALUES ($1, $2, $3)",
-                     migration.version, migration.name, migration.checksum);
+      tx.exec_params(
+          "INSERT INTO tw.schema_migrations (version, name, checksum) "
+          "VALUES ($1, $2, $3)",
+          migration.version, migration.name, migration.checksum);
       tx.commit();
     }
     return pending;
@@ -252,8 +298,7 @@ StatusOr<ImportResult> PgStore::ImportEvaluations(const ImportBatch& batch, Impo
         datasets_doc);
     if (!missing_reference.empty()) {
       return InvalidArgumentError("dataset " + missing_reference[0][0].as<std::string>() +
-                                  " names reference " +
-                                  missing_reference[0][1].as<std::string>() +
+                                  " names reference " + missing_reference[0][1].as<std::string>() +
                                   ", which is neither registered nor part of this import");
     }
 
@@ -318,8 +363,8 @@ StatusOr<ImportResult> PgStore::ImportEvaluations(const ImportBatch& batch, Impo
         "ORDER BY s.location LIMIT 1");
     if (!changed.empty() && mode == ImportMode::kAddNew) {
       const auto& row = changed[0];
-      std::string message = row[0].as<std::string>() + ": " + row[1].as<std::string>() +
-                            " on " + row[2].as<std::string>() + " is already recorded with top1 " +
+      std::string message = row[0].as<std::string>() + ": " + row[1].as<std::string>() + " on " +
+                            row[2].as<std::string>() + " is already recorded with top1 " +
                             row[3].as<std::string>() + "/top5 " +
                             (row[5].is_null() ? "-" : row[5].as<std::string>());
       if (!row[7].is_null()) message += " (from " + row[7].as<std::string>() + ")";
@@ -359,8 +404,8 @@ namespace {
 constexpr const char* kDatasetSelect =
     "SELECT d.id, d.name, ref.name, d.protocol::text, d.manifest_sha256, d.num_samples, "
     "  (SELECT count(*) FROM tw.evaluations e WHERE e.dataset_id = d.id), "
-    "  " TW_PG_EPOCH_MICROS("d.created_at")
-    " FROM tw.datasets d LEFT JOIN tw.datasets ref ON ref.id = d.reference_id ";
+    "  " TW_PG_EPOCH_MICROS(
+        "d.created_at") " FROM tw.datasets d LEFT JOIN tw.datasets ref ON ref.id = d.reference_id ";
 
 DatasetInfo DatasetFromRow(const pqxx::row& row) {
   DatasetInfo d;
@@ -409,8 +454,8 @@ std::string CheckpointSelect() {
          "     JOIN tw.eval_configs ec ON ec.id = e.eval_config_id "
          "     WHERE e.checkpoint_id = c.id AND ec.config ? 'img_size'), "
          "  (SELECT count(*) FROM tw.evaluations e WHERE e.checkpoint_id = c.id), "
-         "  " TW_PG_EPOCH_MICROS("c.created_at")
-         " FROM tw.checkpoints c LEFT JOIN tw.runs r ON r.id = c.run_id ";
+         "  " TW_PG_EPOCH_MICROS(
+             "c.created_at") " FROM tw.checkpoints c LEFT JOIN tw.runs r ON r.id = c.run_id ";
 }
 
 CheckpointInfo CheckpointFromRow(const pqxx::row& row) {
@@ -434,25 +479,16 @@ CheckpointInfo CheckpointFromRow(const pqxx::row& row) {
 }  // namespace
 
 StatusOr<std::vector<CheckpointInfo>> PgStore::ListCheckpoints(const CheckpointFilter& filter) {
-  Status glob_status;
-  auto name_regex = GlobRegex(filter.name_glob, &glob_status);
-  auto run_regex = GlobRegex(filter.run_glob, &glob_status);
-  TW_RETURN_IF_ERROR(glob_status);
+  SqlBuilder sql;
+  if (filter.origin) sql.Where("c.origin = " + sql.Param(*filter.origin));
+  if (filter.name_glob) TW_RETURN_IF_ERROR(AddDisplayNameGlob(sql, *filter.name_glob));
+  if (filter.run_glob) TW_RETURN_IF_ERROR(AddRunGlob(sql, *filter.run_glob));
+  std::string text = CheckpointSelect() + sql.WhereClause() + " ORDER BY 3, c.id";
+  if (filter.limit) text += " LIMIT " + sql.Param(std::to_string(*filter.limit)) + "::bigint";
   return PgCall("listing checkpoints", [&]() -> StatusOr<std::vector<CheckpointInfo>> {
     pqxx::read_transaction tx(impl_->conn);
-    std::string sql = CheckpointSelect() +
-                      "WHERE ($1::text IS NULL OR c.origin = $1) "
-                      "  AND ($2::text IS NULL OR (" +
-                      kDisplayNameSql +
-                      ") ~ $2) "
-                      "  AND ($3::text IS NULL OR r.name ~ $3) "
-                      "ORDER BY 3, c.id LIMIT $4::bigint";
     std::vector<CheckpointInfo> out;
-    for (const auto& row : tx.exec_params(sql, NullableText(filter.origin),
-                                          NullableText(name_regex), NullableText(run_regex),
-                                          NullableText(IntParam(filter.limit)))) {
-      out.push_back(CheckpointFromRow(row));
-    }
+    for (const auto& row : sql.Exec(tx, text)) out.push_back(CheckpointFromRow(row));
     return out;
   });
 }
@@ -484,86 +520,88 @@ StatusOr<std::vector<CheckpointInfo>> PgStore::FindCheckpoints(const CheckpointS
 
 // ---- Results --------------------------------------------------------------------------------
 
-StatusOr<std::vector<ResultRow>> PgStore::QueryResults(const ResultQuery& query) {
-  Status glob_status;
-  auto name_regex = GlobRegex(query.model_glob, &glob_status);
-  auto run_regex = GlobRegex(query.run_glob, &glob_status);
-  TW_RETURN_IF_ERROR(glob_status);
-
-  // Dataset names become ids first, so that a typo is a clear NotFound, not an empty result.
-  std::optional<std::string> dataset_ids;
-  if (!query.datasets.empty()) {
-    std::string array = "{";
-    for (const auto& name : query.datasets) {
-      TW_ASSIGN_OR_RETURN(DatasetInfo dataset, GetDataset(name));
-      if (array.size() > 1) array += ",";
-      array += std::to_string(dataset.id);
+StatusOr<std::vector<int64_t>> PgStore::DatasetIds(const std::vector<std::string>& names) {
+  return PgCall("looking up datasets", [&]() -> StatusOr<std::vector<int64_t>> {
+    pqxx::read_transaction tx(impl_->conn);
+    std::vector<int64_t> ids;
+    for (const auto& name : names) {
+      auto rows = tx.exec_params("SELECT id FROM tw.datasets WHERE name = $1", name);
+      if (rows.empty()) return NotFoundError("dataset '" + name + "' is not registered");
+      ids.push_back(rows[0][0].as<int64_t>());
     }
-    dataset_ids = array + "}";
+    return ids;
+  });
+}
+
+StatusOr<std::vector<ResultRow>> PgStore::QueryResults(const ResultQuery& query) {
+  SqlBuilder sql;
+  // Dataset names become ids first, so that a typo is a clear NotFound, not an empty result.
+  if (!query.datasets.empty()) {
+    TW_ASSIGN_OR_RETURN(std::vector<int64_t> ids, DatasetIds(query.datasets));
+    if (ids.size() == 1) {
+      sql.Where("e.dataset_id = " + sql.Param(std::to_string(ids[0])) + "::bigint");
+    } else {
+      std::string array = "{";
+      for (int64_t id : ids) array += (array.size() > 1 ? "," : "") + std::to_string(id);
+      sql.Where("e.dataset_id = ANY(" + sql.Param(array + "}") + "::bigint[])");
+    }
+  }
+  if (query.model_glob) TW_RETURN_IF_ERROR(AddDisplayNameGlob(sql, *query.model_glob));
+  if (query.run_glob) TW_RETURN_IF_ERROR(AddRunGlob(sql, *query.run_glob));
+  if (query.since) {
+    sql.Where("e.created_at >= " + sql.Param(FormatIso8601Utc(*query.since)) + "::timestamptz");
+  }
+  if (query.checkpoint_id) {
+    sql.Where("e.checkpoint_id = " + sql.Param(std::to_string(*query.checkpoint_id)) + "::bigint");
+  }
+  if (query.img_size) {
+    sql.Where("(ec.config->>'img_size')::int = " + sql.Param(std::to_string(*query.img_size)) +
+              "::int");
   }
 
-  // ORDER BY comes from a fixed set of texts; the metric name itself is a bound parameter.
-  std::optional<std::string> metric_key;
-  std::string order_by;
+  // ORDER BY comes from a fixed set of texts; a metric name itself is a bound parameter. Each
+  // order is one the indexes deliver directly (created_at, id) or (dataset_id, top1), with the
+  // id as the tie-breaker, so a LIMIT reads only what it returns.
   std::string sort_value = "NULL::float8";
+  std::string order_by;
   if (query.sort_metric.empty()) {
-    order_by = "e.created_at DESC, 3, 8, 7, e.id";
+    order_by = query.order == SortOrder::kWorstFirst ? "e.created_at, e.id"
+                                                     : "e.created_at DESC, e.id DESC";
   } else {
     TW_RETURN_IF_ERROR(ValidateMetricName(query.sort_metric));
-    bool lower_better = LowerIsBetter(query.sort_metric);
-    bool ascending = (query.order == SortOrder::kWorstFirst) != lower_better;
-    std::string direction = ascending ? " ASC NULLS LAST" : " DESC NULLS LAST";
+    bool ascending = (query.order == SortOrder::kWorstFirst) != LowerIsBetter(query.sort_metric);
+    std::string direction = ascending ? " ASC" : " DESC";
     if (query.sort_metric == "top1") {
-      order_by = "e.top1" + direction;
+      order_by = "e.top1" + direction;  // NOT NULL, so no NULLS clause: the index matches
     } else if (query.sort_metric == "top5") {
-      order_by = "e.top5" + direction;
+      order_by = "e.top5" + direction + " NULLS LAST";
+    } else if (query.sort_metric == "nll" || query.sort_metric == "ece") {
+      // Columns with (dataset_id, metric) indexes; NULLs (unknown) sort last either way.
+      sort_value = "e." + query.sort_metric;
+      order_by = sort_value + direction + " NULLS LAST";
     } else {
-      metric_key = query.sort_metric;
-      sort_value = "(e.metrics->>$8)::float8";
-      order_by = sort_value + direction;
+      sort_value = "(e.metrics->>" + sql.Param(query.sort_metric) + ")::float8";
+      order_by = sort_value + direction + " NULLS LAST";
     }
-    order_by += ", 3, 8, 7, e.id";
+    order_by += ", e.id";
   }
-  std::string sql = std::string("SELECT e.id, c.id, ") + kDisplayNameSql +
-                    ", c.origin, r.name, c.sha256, d.name, (ec.config->>'img_size')::int, "
-                    "  (ec.config->>'crop_pct')::float8, ec.config->>'interpolation', ec.sha256, "
-                    "  e.top1, e.top5, " +
-                    sort_value +
-                    ", (c.metadata->>'param_count_m')::float8, e.source, " TW_PG_EPOCH_MICROS(
-                        "e.created_at") " FROM tw.evaluations e "
-                                        "JOIN tw.checkpoints c ON c.id = e.checkpoint_id "
-                                        "LEFT JOIN tw.runs r ON r.id = c.run_id "
-                                        "JOIN tw.datasets d ON d.id = e.dataset_id "
-                                        "JOIN tw.eval_configs ec ON ec.id = e.eval_config_id "
-                                        "WHERE ($1::bigint[] IS NULL OR e.dataset_id = ANY($1)) "
-                                        "  AND ($2::text IS NULL OR (" +
-                    kDisplayNameSql +
-                    ") ~ $2) "
-                    "  AND ($3::text IS NULL OR r.name ~ $3) "
-                    "  AND ($4::timestamptz IS NULL OR e.created_at >= $4) "
-                    "  AND ($5::bigint IS NULL OR e.checkpoint_id = $5) "
-                    "  AND ($6::int IS NULL OR (ec.config->>'img_size')::int = $6) "
-                    "ORDER BY " +
-                    order_by + " LIMIT $7::bigint";
-  std::optional<std::string> since;
-  if (query.since) since = FormatIso8601Utc(*query.since);
-  std::optional<std::string> img_size;
-  if (query.img_size) img_size = std::to_string(*query.img_size);
+  std::string text = std::string("SELECT e.id, c.id, ") + kDisplayNameSql +
+                     ", c.origin, r.name, c.sha256, d.name, (ec.config->>'img_size')::int, "
+                     "  (ec.config->>'crop_pct')::float8, ec.config->>'interpolation', ec.sha256, "
+                     "  e.top1, e.top5, " +
+                     sort_value +
+                     ", (c.metadata->>'param_count_m')::float8, e.source, " TW_PG_EPOCH_MICROS(
+                         "e.created_at") " FROM tw.evaluations e "
+                                         "JOIN tw.checkpoints c ON c.id = e.checkpoint_id "
+                                         "LEFT JOIN tw.runs r ON r.id = c.run_id "
+                                         "JOIN tw.datasets d ON d.id = e.dataset_id "
+                                         "JOIN tw.eval_configs ec ON ec.id = e.eval_config_id" +
+                     sql.WhereClause() + " ORDER BY " + order_by;
+  if (query.limit) text += " LIMIT " + sql.Param(std::to_string(*query.limit)) + "::bigint";
 
   return PgCall("querying results", [&]() -> StatusOr<std::vector<ResultRow>> {
     pqxx::read_transaction tx(impl_->conn);
-    pqxx::result rows;
-    if (metric_key) {
-      rows = tx.exec_params(sql, NullableText(dataset_ids), NullableText(name_regex),
-                            NullableText(run_regex), NullableText(since),
-                            NullableText(IntParam(query.checkpoint_id)), NullableText(img_size),
-                            NullableText(IntParam(query.limit)), *metric_key);
-    } else {
-      rows = tx.exec_params(sql, NullableText(dataset_ids), NullableText(name_regex),
-                            NullableText(run_regex), NullableText(since),
-                            NullableText(IntParam(query.checkpoint_id)), NullableText(img_size),
-                            NullableText(IntParam(query.limit)));
-    }
+    pqxx::result rows = sql.Exec(tx, text);
     std::vector<ResultRow> out;
     out.reserve(rows.size());
     for (const auto& row : rows) {

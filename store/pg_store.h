@@ -42,6 +42,9 @@ class PgStore : public Store {
   StatusOr<StoreCounts> Counts() override;
 
  private:
+  // Ids of the named datasets, in order; NotFound naming the first unknown one.
+  StatusOr<std::vector<int64_t>> DatasetIds(const std::vector<std::string>& names);
+
   struct Impl;
   explicit PgStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -36,6 +36,8 @@ CREATE TABLE tw.checkpoints (
 CREATE UNIQUE INDEX checkpoints_import_name ON tw.checkpoints (import_source, name)
   WHERE origin = 'import';
 CREATE INDEX checkpoints_run_step ON tw.checkpoints (run_id, step) WHERE run_id IS NOT NULL;
+-- Name patterns (`--model 'resnet50*'`) narrow by their literal prefix with LIKE 'prefix%'.
+CREATE INDEX checkpoints_name_prefix ON tw.checkpoints (name text_pattern_ops);
 
 CREATE TABLE tw.datasets (
   id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -76,7 +78,12 @@ CREATE TABLE tw.evaluations (
   top1            double precision NOT NULL CHECK (top1 >= 0 AND top1 <= 100),
   top5            double precision CHECK (top5 >= 0 AND top5 <= 100),
   num_samples     integer CHECK (num_samples >= 0),
-  -- Further metrics by name (nll, ece, ...), numbers only by convention of the writers.
+  -- Negative log-likelihood and expected calibration error (15 bins): the brief's scalar
+  -- metrics besides accuracy, columns so that "best by NLL" is an index scan. NULL when unknown
+  -- (published results carry neither).
+  nll             double precision CHECK (nll >= 0),
+  ece             double precision CHECK (ece >= 0 AND ece <= 1),
+  -- Further metrics by name (CE/mCE, per-class summaries...), numbers by convention of writers.
   metrics         jsonb NOT NULL DEFAULT '{}'::jsonb CHECK (jsonb_typeof(metrics) = 'object'),
   -- Where the numbers came from: source file and its SHA-256, or code/LibTorch versions, host.
   provenance      jsonb NOT NULL CHECK (jsonb_typeof(provenance) = 'object'),
@@ -86,4 +93,7 @@ CREATE TABLE tw.evaluations (
 );
 CREATE INDEX evaluations_checkpoint ON tw.evaluations (checkpoint_id, dataset_id);
 CREATE INDEX evaluations_dataset_top1 ON tw.evaluations (dataset_id, top1 DESC);
-CREATE INDEX evaluations_created_at ON tw.evaluations (created_at);
+CREATE INDEX evaluations_dataset_nll ON tw.evaluations (dataset_id, nll);
+CREATE INDEX evaluations_dataset_ece ON tw.evaluations (dataset_id, ece);
+-- Newest first, ties by id: the default order of history queries, read straight off the index.
+CREATE INDEX evaluations_created_at ON tw.evaluations (created_at, id);

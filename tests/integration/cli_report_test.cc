@@ -25,7 +25,8 @@ using ::testing::HasSubstr;
 using ::tw::testing::ScratchDatabase;
 using ::tw::testing::TempDir;
 
-ProcessResult RunCli(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
+ProcessResult RunCli(const std::vector<std::string>& args,
+                     const std::vector<std::string>& env = {}) {
   ProcessSpec spec;
   spec.argv = {::tw::testing::CliPath()};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
@@ -277,9 +278,8 @@ TEST_F(CliTest, ReportTopHundredAndReferenceOverride) {
   }
   // The brief's figures: against full ImageNet val, top-100 pairs flip on Sketch about 12% of
   // the time and on ImageNet-R about 10%; against R's fair 200-class reference about 3%.
-  nlohmann::json full_ref =
-      Json({"report", "--top", "100", "--reference", "imagenet", "--dataset", "imagenet-r",
-            "--dataset", "sketch", "--delta", "0.5"});
+  nlohmann::json full_ref = Json({"report", "--top", "100", "--reference", "imagenet", "--dataset",
+                                  "imagenet-r", "--dataset", "sketch", "--delta", "0.5"});
   ASSERT_EQ(full_ref["variants"].size(), 2u);
   EXPECT_EQ(full_ref["variants"][0]["reference"], "imagenet");
   ExpectMatches(full_ref["variants"][0],
@@ -292,18 +292,19 @@ TEST_F(CliTest, ReportTopHundredAndReferenceOverride) {
   Expected at_half = Compute("results-sketch.csv", "results-imagenet.csv", 500000, 100);
   Expected above_half = Compute("results-sketch.csv", "results-imagenet.csv", 500001, 100);
   EXPECT_EQ(at_half.eligible - above_half.eligible, 10);
-  nlohmann::json nudged = Json({"report", "--top", "100", "--dataset", "sketch", "--delta", "0.500001"});
+  nlohmann::json nudged =
+      Json({"report", "--top", "100", "--dataset", "sketch", "--delta", "0.500001"});
   EXPECT_EQ(nudged["variants"][0]["eligible_pairs"].get<int64_t>(), above_half.eligible);
 }
 
 TEST_F(CliTest, ListingsHaveOnePluralListAndCsvHeadersAreTheJsonKeys) {
   ImportTimm();
-  for (const std::vector<std::string>& command :
-       std::vector<std::vector<std::string>>{{"results", "--dataset", "sketch", "--limit", "3"},
-                                             {"models", "list", "resnet50*"},
-                                             {"checkpoints", "list", "--limit", "2"},
-                                             {"dataset", "list"},
-                                             {"compare", "resnet50.a1_in1k@224", "resnet50.tv_in1k"}}) {
+  for (const std::vector<std::string>& command : std::vector<std::vector<std::string>>{
+           {"results", "--dataset", "sketch", "--limit", "3"},
+           {"models", "list", "resnet50*"},
+           {"checkpoints", "list", "--limit", "2"},
+           {"dataset", "list"},
+           {"compare", "resnet50.a1_in1k@224", "resnet50.tv_in1k"}}) {
     nlohmann::json doc = Json(command);
     ASSERT_TRUE(doc.is_object());
     ASSERT_EQ(doc.size(), 1u) << doc.dump();
@@ -333,15 +334,16 @@ TEST_F(CliTest, ListingsHaveOnePluralListAndCsvHeadersAreTheJsonKeys) {
     EXPECT_EQ(header, keys);
   }
 
-  nlohmann::json results = Json({"results", "--dataset", "imagenet-r", "--sort", "top1", "--limit", "2"});
+  nlohmann::json results =
+      Json({"results", "--dataset", "imagenet-r", "--sort", "top1", "--limit", "2"});
   const auto& first = results["results"][0];
   EXPECT_EQ(first["checkpoint"], "vit_so400m_patch14_siglip_378.webli_ft_in1k");
   EXPECT_EQ(first["top1"].get<double>(), 90.847);  // in percent, as timm writes it
   EXPECT_EQ(first["img_size"].get<int>(), 378);
   EXPECT_EQ(first["origin"], "import");
 
-  nlohmann::json compare = Json({"compare", "resnet50.a1_in1k@224", "resnet50.a1_in1k@288",
-                                 "--dataset", "imagenet"});
+  nlohmann::json compare =
+      Json({"compare", "resnet50.a1_in1k@224", "resnet50.a1_in1k@288", "--dataset", "imagenet"});
   ASSERT_EQ(compare["comparisons"].size(), 1u);
   const auto& row = compare["comparisons"][0];
   EXPECT_NEAR(row["delta_top1"].get<double>(),
@@ -378,14 +380,13 @@ TEST_F(CliTest, ExitCodesSayWhatWentWrong) {
 
 TEST(CliWithoutDatabaseTest, AnUnreachableDatabaseExitsWithFour) {
   TempDir dir;
-  auto result = RunCli({"--database", "host=" + dir.Sub("nothing-here") + " port=5999 dbname=x",
-                        "results"});
+  auto result =
+      RunCli({"--database", "host=" + dir.Sub("nothing-here") + " port=5999 dbname=x", "results"});
   EXPECT_EQ(result.exit_code, 4);
   EXPECT_THAT(result.output, HasSubstr("cannot connect to PostgreSQL"));
 
-  auto with_password = RunCli({"--database",
-                               "postgresql://u:hunter2@" + std::string("127.0.0.1:1") + "/x",
-                               "results"});
+  auto with_password = RunCli(
+      {"--database", "postgresql://u:hunter2@" + std::string("127.0.0.1:1") + "/x", "results"});
   EXPECT_EQ(with_password.exit_code, 4);
   EXPECT_THAT(with_password.output, ::testing::Not(HasSubstr("hunter2")));
 }
@@ -412,7 +413,8 @@ TEST(CliWithoutDatabaseTest, FlagsBeatEnvironmentBeatConfig) {
   TempDir dir;
   ::tw::testing::WriteTestFile(dir.Sub("config.toml"),
                                "state_dir = \"" + dir.Sub("from-config") + "\"\n");
-  auto from_config = RunCli({"--config", dir.Sub("config.toml"), "db", "status", "--format", "json"});
+  auto from_config =
+      RunCli({"--config", dir.Sub("config.toml"), "db", "status", "--format", "json"});
   ASSERT_EQ(from_config.exit_code, 0) << from_config.output;
   EXPECT_EQ(nlohmann::json::parse(from_config.output)["state_dir"], dir.Sub("from-config"));
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <future>
 #include <nlohmann/json.hpp>
 
@@ -20,9 +21,10 @@ using ::testing::HasSubstr;
 using ::tw::testing::TempDir;
 
 ProcessResult RunCli(const std::string& state_dir, const std::vector<std::string>& args,
-                     std::optional<UserIdentity> as = std::nullopt) {
+                     std::optional<UserIdentity> as = std::nullopt,
+                     const std::string& cli = ::tw::testing::CliPath()) {
   ProcessSpec spec;
-  spec.argv = {::tw::testing::CliPath(), "--state-dir", state_dir};
+  spec.argv = {cli, "--state-dir", state_dir};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.env = {"TRANSFERWATCH_DATABASE_URL", "TRANSFERWATCH_HOME", "TRANSFERWATCH_CONFIG",
               "XDG_CONFIG_HOME=/nonexistent"};
@@ -34,9 +36,8 @@ ProcessResult RunCli(const std::string& state_dir, const std::vector<std::string
   return result.ok() ? *result : ProcessResult{};
 }
 
-nlohmann::json Status(const std::string& state_dir,
-                      std::optional<UserIdentity> as = std::nullopt) {
-  auto result = RunCli(state_dir, {"db", "status", "--format", "json"}, as);
+nlohmann::json Status(const std::string& state_dir) {
+  auto result = RunCli(state_dir, {"db", "status", "--format", "json"});
   EXPECT_EQ(result.exit_code, 0) << result.output;
   return nlohmann::json::parse(result.output, nullptr, false);
 }
@@ -111,19 +112,28 @@ TEST(EmbeddedClusterTest, RunsAsANormalUser) {
   TempDir dir;
   std::string state = dir.Sub("state");
   std::optional<UserIdentity> as;
+  std::string cli = ::tw::testing::CliPath();
+  std::string timm = ::tw::testing::TimmResultsDir();
   if (::geteuid() == 0) {
-    // Root plays the normal user with `nobody`, in a directory nobody owns.
+    // Root plays the normal user with `nobody`, in a directory nobody owns. The checkout may
+    // sit where nobody cannot reach (/root), so the program and the data are copied out.
     auto nobody = LookupUser("nobody");
     ASSERT_TRUE(nobody.ok()) << nobody.status().ToString();
     as = *nobody;
     ASSERT_EQ(::mkdir(state.c_str(), 0700), 0);
     ASSERT_EQ(::chown(state.c_str(), as->uid, as->gid), 0);
+    std::filesystem::copy_file(cli, dir.Sub("transferwatch"));
+    std::filesystem::copy(timm, dir.Sub("timm"));
+    cli = dir.Sub("transferwatch");
+    timm = dir.Sub("timm");
   }
-  auto result = RunCli(state, {"import", "timm", ::tw::testing::TimmResultsDir()}, as);
+  auto result = RunCli(state, {"import", "timm", timm}, as, cli);
   ASSERT_EQ(result.exit_code, 0) << result.output;
   uid_t expected = as ? as->uid : ::geteuid();
   EXPECT_EQ(OwnerOf(state + "/pg/data"), expected);
-  auto status = Status(state, as);
+  auto status_run = RunCli(state, {"db", "status", "--format", "json"}, as, cli);
+  ASSERT_EQ(status_run.exit_code, 0) << status_run.output;
+  auto status = nlohmann::json::parse(status_run.output);
   EXPECT_TRUE(status["initialized"].get<bool>());
   EXPECT_FALSE(status["running"].get<bool>());
 }

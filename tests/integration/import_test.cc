@@ -79,14 +79,16 @@ TEST_F(ImportTest, ImportsEveryFileWithReferences) {
                           ResolveCheckpoint(*store_, "eva_giant_patch14_560.m30m_ft_in22k_in1k"));
   ASSERT_TRUE(eva.checkpoint.param_count_m.has_value());
   EXPECT_DOUBLE_EQ(*eva.checkpoint.param_count_m, 1014.45);
-  TW_ASSERT_OK_AND_ASSIGN(ResolvedCheckpoint resnet, ResolveCheckpoint(*store_, "resnet50.a1_in1k"));
+  TW_ASSERT_OK_AND_ASSIGN(ResolvedCheckpoint resnet,
+                          ResolveCheckpoint(*store_, "resnet50.a1_in1k"));
   EXPECT_THAT(resnet.checkpoint.img_sizes, UnorderedElementsAre(224, 288));
   TW_ASSERT_OK_AND_ASSIGN(ResolvedCheckpoint at288,
                           ResolveCheckpoint(*store_, "resnet50.a1_in1k@288"));
   EXPECT_EQ(at288.img_size, 288);
   EXPECT_THAT(ResolveCheckpoint(*store_, "resnet50.a1_in1k@300"),
               StatusIs(StatusCode::kNotFound, HasSubstr("sizes: 224, 288")));
-  EXPECT_THAT(ResolveCheckpoint(*store_, "no_such_model"), StatusIs(StatusCode::kNotFound, HasSubstr("no checkpoint named")));
+  EXPECT_THAT(ResolveCheckpoint(*store_, "no_such_model"),
+              StatusIs(StatusCode::kNotFound, HasSubstr("no checkpoint named")));
 
   // Provenance names the source file and its hash.
   ResultQuery query;
@@ -243,13 +245,16 @@ TEST_F(ImportTest, ResultQueriesFilterSortAndLimit) {
 
   ResultQuery bad_metric;
   bad_metric.sort_metric = "top1; DROP TABLE tw.runs";
-  EXPECT_THAT(store_->QueryResults(bad_metric), StatusIs(StatusCode::kInvalidArgument, HasSubstr("invalid metric name")));
+  EXPECT_THAT(store_->QueryResults(bad_metric),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("invalid metric name")));
   ResultQuery bad_glob;
   bad_glob.model_glob = "resnet[";
-  EXPECT_THAT(store_->QueryResults(bad_glob), StatusIs(StatusCode::kInvalidArgument, HasSubstr("resnet[")));
+  EXPECT_THAT(store_->QueryResults(bad_glob),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("resnet[")));
   ResultQuery unknown;
   unknown.datasets = {"imagenet-z"};
-  EXPECT_THAT(store_->QueryResults(unknown), StatusIs(StatusCode::kNotFound, HasSubstr("imagenet-z")));
+  EXPECT_THAT(store_->QueryResults(unknown),
+              StatusIs(StatusCode::kNotFound, HasSubstr("imagenet-z")));
 }
 
 }  // namespace

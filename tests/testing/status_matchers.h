@@ -30,20 +30,20 @@ MATCHER_P2(StatusIs, code, message_matcher, "") {
 // The status is copied: `expr` may be a temporary StatusOr.
 #define TW_EXPECT_OK(expr)                                               \
   do {                                                                   \
-    const ::tw::Status tw_s_ = ::tw::testing::GetStatus(expr);                  \
+    const ::tw::Status tw_s_ = ::tw::testing::GetStatus(expr);           \
     EXPECT_TRUE(tw_s_.ok()) << #expr << " failed: " << tw_s_.ToString(); \
   } while (false)
 
 #define TW_ASSERT_OK(expr)                                               \
   do {                                                                   \
-    const ::tw::Status tw_s_ = ::tw::testing::GetStatus(expr);                  \
+    const ::tw::Status tw_s_ = ::tw::testing::GetStatus(expr);           \
     ASSERT_TRUE(tw_s_.ok()) << #expr << " failed: " << tw_s_.ToString(); \
   } while (false)
 
 // TW_ASSERT_OK_AND_ASSIGN(auto rows, store.ListModels());
 #define TW_ASSERT_OK_AND_ASSIGN(lhs, expr) \
   TW_ASSERT_OK_AND_ASSIGN_IMPL_(TW_STATUS_CONCAT_(tw_test_statusor_, __LINE__), lhs, expr)
-#define TW_ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr)                          \
-  auto tmp = (expr);                                                          \
-  ASSERT_TRUE(tmp.ok()) << #expr << " failed: " << tmp.status().ToString();  \
+#define TW_ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr)                       \
+  auto tmp = (expr);                                                        \
+  ASSERT_TRUE(tmp.ok()) << #expr << " failed: " << tmp.status().ToString(); \
   lhs = std::move(tmp).value()

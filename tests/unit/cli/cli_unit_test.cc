@@ -28,10 +28,11 @@ Listing Sample() {
 }
 
 TEST(OutputTest, JsonIsOneObjectWithOnePluralList) {
-  EXPECT_EQ(RenderListing(Sample(), OutputFormat::kJson),
-            "{\n  \"results\": [\n    {\n      \"checkpoint\": \"resnet50\",\n      \"top1\": 80.5,\n"
-            "      \"note\": null\n    },\n    {\n      \"checkpoint\": \"vit, \\\"large\\\"\",\n"
-            "      \"top1\": 7.25,\n      \"note\": \"x\"\n    }\n  ]\n}\n");
+  EXPECT_EQ(
+      RenderListing(Sample(), OutputFormat::kJson),
+      "{\n  \"results\": [\n    {\n      \"checkpoint\": \"resnet50\",\n      \"top1\": 80.5,\n"
+      "      \"note\": null\n    },\n    {\n      \"checkpoint\": \"vit, \\\"large\\\"\",\n"
+      "      \"top1\": 7.25,\n      \"note\": \"x\"\n    }\n  ]\n}\n");
   Listing empty = Sample();
   empty.rows.clear();
   EXPECT_EQ(RenderListing(empty, OutputFormat::kJson), "{\n  \"results\": []\n}\n");
@@ -50,7 +51,8 @@ TEST(OutputTest, TableAlignsNumbersWithFixedDecimals) {
 }
 
 TEST(OutputTest, FormatNames) {
-  EXPECT_THAT(ParseOutputFormat("yaml"), StatusIs(StatusCode::kInvalidArgument, HasSubstr("table, json or csv")));
+  EXPECT_THAT(ParseOutputFormat("yaml"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("table, json or csv")));
   TW_ASSERT_OK_AND_ASSIGN(OutputFormat csv, ParseOutputFormat("csv"));
   EXPECT_EQ(csv, OutputFormat::kCsv);
 }
@@ -110,10 +112,12 @@ TEST(SettingsTest, ConfigValuesAreValidatedWithTheirLine) {
   GlobalFlags flags;
   flags.config_path = dir.Sub("c.toml");
   EXPECT_THAT(ResolveSettings(flags, Env({}), false),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("c.toml:1: key 'state_dir' must be an absolute path")));
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("c.toml:1: key 'state_dir' must be an absolute path")));
   WriteTestFile(dir.Sub("c.toml"), "\n[log]\nlevel = \"loud\"\n");
   EXPECT_THAT(ResolveSettings(flags, Env({}), false),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("c.toml:3: key 'log.level' invalid log level")));
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("c.toml:3: key 'log.level' invalid log level")));
   WriteTestFile(dir.Sub("c.toml"), "[report]\ndelta = -2\n");
   EXPECT_THAT(ResolveSettings(flags, Env({}), false),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("c.toml:2: key 'report.delta'")));
@@ -126,16 +130,19 @@ TEST(SettingsTest, ConfigValuesAreValidatedWithTheirLine) {
 TEST(SettingsTest, AnExplicitConfigMustExistButTheDefaultOnesAreOptional) {
   GlobalFlags flags;
   flags.config_path = "/nonexistent/c.toml";
-  EXPECT_THAT(ResolveSettings(flags, Env({}), false), StatusIs(StatusCode::kNotFound, HasSubstr("/nonexistent/c.toml")));
+  EXPECT_THAT(ResolveSettings(flags, Env({}), false),
+              StatusIs(StatusCode::kNotFound, HasSubstr("/nonexistent/c.toml")));
   TempDir dir;
-  TW_ASSERT_OK_AND_ASSIGN(CliSettings none,
-                          ResolveSettings(GlobalFlags{}, Env({{"XDG_CONFIG_HOME", dir.path()}}), true));
+  TW_ASSERT_OK_AND_ASSIGN(
+      CliSettings none,
+      ResolveSettings(GlobalFlags{}, Env({{"XDG_CONFIG_HOME", dir.path()}}), true));
   EXPECT_FALSE(none.config_path.has_value());
   EXPECT_EQ(none.database.state_dir, "/var/lib/transferwatch");
   std::filesystem::create_directories(dir.Sub("transferwatch"));
   WriteTestFile(dir.Sub("transferwatch/config.toml"), "state_dir = \"/x\"\n");
-  TW_ASSERT_OK_AND_ASSIGN(CliSettings found,
-                          ResolveSettings(GlobalFlags{}, Env({{"XDG_CONFIG_HOME", dir.path()}}), true));
+  TW_ASSERT_OK_AND_ASSIGN(
+      CliSettings found,
+      ResolveSettings(GlobalFlags{}, Env({{"XDG_CONFIG_HOME", dir.path()}}), true));
   EXPECT_EQ(found.database.state_dir, "/x");
 }
 

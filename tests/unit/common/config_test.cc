@@ -320,8 +320,7 @@ TEST_F(LoadConfigFileTest, DirectoryIsInvalidArgument) {
 TEST_F(LoadConfigFileTest, UnreadableFileIsPermissionDenied) {
   const std::string path = Write("secret.toml", "name = \"x\"\n");
   ASSERT_EQ(chmod(path.c_str(), 0), 0);
-  EXPECT_THAT(::tw::testing::RunUnprivileged(
-                  [&] { return LoadConfigFile(path, Spec()).status(); }),
+  EXPECT_THAT(::tw::testing::RunUnprivileged([&] { return LoadConfigFile(path, Spec()).status(); }),
               StatusIs(StatusCode::kPermissionDenied, HasSubstr(path)));
 }
 

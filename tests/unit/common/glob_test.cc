@@ -270,5 +270,15 @@ TEST(HasGlobMetaTest, DetectsMetacharacters) {
   EXPECT_TRUE(HasGlobMeta("a\\b"));
 }
 
+TEST(GlobLiteralPrefixTest, StopsAtTheFirstWildcardAndUnescapes) {
+  EXPECT_EQ(GlobLiteralPrefix("resnet50*"), "resnet50");
+  EXPECT_EQ(GlobLiteralPrefix("run-42/epoch_?.pt"), "run-42/epoch_");
+  EXPECT_EQ(GlobLiteralPrefix("a\\*b*"), "a*b");
+  EXPECT_EQ(GlobLiteralPrefix("[ab]c"), "");
+  EXPECT_EQ(GlobLiteralPrefix("exact"), "exact");
+  EXPECT_EQ(GlobLiteralPrefix(""), "");
+  EXPECT_EQ(GlobLiteralPrefix("trailing\\"), "trailing");
+}
+
 }  // namespace
 }  // namespace tw

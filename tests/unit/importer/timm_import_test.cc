@@ -94,9 +94,9 @@ class TimmBadRowTest : public TimmReaderTest, public ::testing::WithParamInterfa
 TEST_P(TimmBadRowTest, FailsWithFileLineAndReason) {
   Reference(std::string("fine,224,70.000,30.000,90.000,10.000,5.00,0.875,bilinear\n") +
             GetParam().row);
-  EXPECT_THAT(Read(), StatusIs(StatusCode::kInvalidArgument,
-                               HasSubstr("results-imagenet.csv:3: " +
-                                         std::string(GetParam().message))));
+  EXPECT_THAT(Read(),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("results-imagenet.csv:3: " + std::string(GetParam().message))));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -114,7 +114,8 @@ INSTANTIATE_TEST_SUITE_P(
                "column top1_err: 31.000 does not complement"},
         BadRow{"ZeroImageSize", "m,0,70.000,30.000,90.000,10.000,5.00,0.875,bilinear\n",
                "column img_size: \"0\" is not an image size"},
-        BadRow{"MalformedThousands", "m,224,70.000,30.000,90.000,10.000,\"1,01.5\",0.875,bilinear\n",
+        BadRow{"MalformedThousands",
+               "m,224,70.000,30.000,90.000,10.000,\"1,01.5\",0.875,bilinear\n",
                "column param_count"},
         BadRow{"ZeroCrop", "m,224,70.000,30.000,90.000,10.000,5.00,0,bilinear\n",
                "column crop_pct: \"0\" is not a crop fraction"},
@@ -126,9 +127,11 @@ INSTANTIATE_TEST_SUITE_P(
                "column model"},
         BadRow{"DuplicateEntry", "fine,224,71.000,29.000,90.000,10.000,5.00,0.875,bilinear\n",
                "fine at img_size 224 appears twice (first at line 2)"},
-        BadRow{"ConflictingParamCount", "fine,288,71.000,29.000,90.000,10.000,6.00,0.875,bilinear\n",
+        BadRow{"ConflictingParamCount",
+               "fine,288,71.000,29.000,90.000,10.000,6.00,0.875,bilinear\n",
                "column param_count: 6.00 differs from the value at"},
-        BadRow{"UnterminatedQuote", "m,224,\"70.000,30.000,90.000\n", "unterminated quoted field"}));
+        BadRow{"UnterminatedQuote", "m,224,\"70.000,30.000,90.000\n",
+               "unterminated quoted field"}));
 
 TEST_F(TimmReaderTest, AMissingColumnIsNamed) {
   WriteTestFile(dir_.Sub("results-imagenet.csv"), "model,img_size,top1\nm,224,70\n");

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/file_util.h"
 #include "store/checkpoint_name.h"
 #include "store/embedded_cluster.h"
 #include "store/metric_names.h"
@@ -39,8 +40,10 @@ TEST(CheckpointNameTest, RunSlashFile) {
   ASSERT_EQ(selectors.size(), 1u);
   EXPECT_EQ(selectors[0].run, "baseline");
   EXPECT_EQ(selectors[0].file, "epoch_010.pt");
-  EXPECT_THAT(ParseCheckpointName("/epoch.pt"), StatusIs(StatusCode::kInvalidArgument, HasSubstr("RUN/FILE")));
-  EXPECT_THAT(ParseCheckpointName("run/"), StatusIs(StatusCode::kInvalidArgument, HasSubstr("RUN/FILE")));
+  EXPECT_THAT(ParseCheckpointName("/epoch.pt"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("RUN/FILE")));
+  EXPECT_THAT(ParseCheckpointName("run/"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("RUN/FILE")));
 }
 
 TEST(CheckpointNameTest, ModelAtImageSize) {
@@ -49,7 +52,8 @@ TEST(CheckpointNameTest, ModelAtImageSize) {
   EXPECT_EQ(selectors[0].model, "resnet50.a1_in1k");
   EXPECT_EQ(selectors[0].img_size, 288);
   for (const char* bad : {"resnet50@", "resnet50@0", "resnet50@-3", "resnet50@2x", "@224"}) {
-    EXPECT_THAT(ParseCheckpointName(bad), StatusIs(StatusCode::kInvalidArgument, HasSubstr("MODEL@IMG_SIZE")))
+    EXPECT_THAT(ParseCheckpointName(bad),
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr("MODEL@IMG_SIZE")))
         << bad;
   }
 }
@@ -63,8 +67,8 @@ TEST(CheckpointNameTest, RejectsEmptyControlCharactersAndHugeNames) {
 }
 
 std::vector<Migration> Known() {
-  auto known = MigrationsFromFiles({{"0001_first.sql", "CREATE TABLE a ();"},
-                                    {"0002_second.sql", "CREATE TABLE b ();"}});
+  auto known = MigrationsFromFiles(
+      {{"0001_first.sql", "CREATE TABLE a ();"}, {"0002_second.sql", "CREATE TABLE b ();"}});
   EXPECT_TRUE(known.ok());
   return *known;
 }
@@ -101,7 +105,9 @@ TEST(MetricNamesTest, ValidatesAndKnowsWhichWayIsBetter) {
   TW_EXPECT_OK(ValidateMetricName("ece_15"));
   const std::string too_long(65, 'a');
   for (const std::string bad : {"", "Top1", "1top", "top-1", "nll; DROP", too_long.c_str()}) {
-    EXPECT_THAT(ValidateMetricName(bad), StatusIs(StatusCode::kInvalidArgument, HasSubstr("metric"))) << bad;
+    EXPECT_THAT(ValidateMetricName(bad),
+                StatusIs(StatusCode::kInvalidArgument, HasSubstr("metric")))
+        << bad;
   }
   EXPECT_TRUE(LowerIsBetter("nll"));
   EXPECT_TRUE(LowerIsBetter("ece"));
@@ -152,6 +158,12 @@ TEST(StateDirTest, DefaultsFollowXdgAndRoot) {
   EXPECT_EQ(DefaultStateDir(env({{"XDG_DATA_HOME", "relative"}, {"HOME", "/h"}}), false),
             "/h/.local/share/transferwatch");
   EXPECT_EQ(DefaultStateDir(env({{"HOME", "/root"}}), true), "/var/lib/transferwatch");
+}
+
+TEST(PathPrefixesTest, ListsEveryDirectoryOnTheWay) {
+  EXPECT_EQ(PathPrefixes("/a/b/c"), (std::vector<std::string>{"/a", "/a/b", "/a/b/c"}));
+  EXPECT_EQ(PathPrefixes("/a//b/"), (std::vector<std::string>{"/a", "/a//b"}));
+  EXPECT_EQ(PathPrefixes("/"), (std::vector<std::string>{}));
 }
 
 }  // namespace
