@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/dataset_commands.h"
 #include "cli/exit_codes.h"
 #include "cli/settings.h"
 #include "common/csv.h"
@@ -181,10 +182,56 @@ int Main(int argc, char** argv) {
   import_timm->add_flag("--update", import_options.update,
                         "Replace recorded imported numbers that differ from these files");
 
-  // dataset list
-  auto* dataset = app.add_subcommand("dataset", "Registered datasets");
+  // dataset
+  auto* dataset = app.add_subcommand("dataset", "Evaluation datasets, pinned by manifests");
   dataset->require_subcommand(1);
   auto* dataset_list = dataset->add_subcommand("list", "List datasets and their references");
+  DatasetAddOptions add_options;
+  auto* dataset_add = dataset->add_subcommand(
+      "add", "Register a folder of images as a dataset: hash every file into a manifest");
+  dataset_add->add_option("NAME", add_options.name, "Dataset name ([a-z0-9._-])")->required();
+  dataset_add->add_option("DIR", add_options.dir, "Folder with the images")->required();
+  dataset_add->add_option("--preset", add_options.preset,
+                          "imagenet, imagenet-real, imagenetv2-matched-frequency, sketch, "
+                          "imagenet-a, imagenet-r or imagenet-c: layout, classes, labels, "
+                          "reference");
+  dataset_add->add_option("--layout", add_options.layout,
+                          "wnid-folders, index-folders, labels-file or corruption-suite");
+  dataset_add->add_option("--classes", add_options.classes,
+                          "Class list: one name per line, line number = class index");
+  dataset_add->add_option("--subset", add_options.subset,
+                          "Only these classes compete (names or indices, one per line)");
+  dataset_add->add_option("--labels", add_options.labels,
+                          "labels-file layout: JSON list of label lists (by file base name) or "
+                          "CSV path,label[;label...]");
+  dataset_add->add_option("--reference", add_options.reference,
+                          "The dataset gains on this one are measured against");
+  dataset_add->add_option("--threads", add_options.threads, "Hashing threads (0 = all cores)");
+  auto add_preprocessing = [](CLI::App* command, PreprocessingFlags* preprocessing) {
+    command->add_option("--img-size", preprocessing->img_size, "Input size (timm default 224)");
+    command->add_option("--crop-pct", preprocessing->crop_pct,
+                        "Resize the shorter side to floor(img_size / crop_pct) (default 0.875)");
+    command->add_option("--interpolation", preprocessing->interpolation, "bilinear or bicubic")
+        ->check(CLI::IsMember({"bilinear", "bicubic"}));
+    command->add_option("--mean", preprocessing->mean, "Per-channel mean (default ImageNet's)")
+        ->delimiter(',');
+    command->add_option("--std", preprocessing->std, "Per-channel std (default ImageNet's)")
+        ->delimiter(',');
+    command->add_option("--channels", preprocessing->channels, "3 (RGB) or 1 (grey)")
+        ->check(CLI::IsMember({1, 3}));
+  };
+  add_preprocessing(dataset_add, &add_options.preprocessing);
+  std::string dataset_name;
+  int verify_threads = 0;
+  auto* dataset_show = dataset->add_subcommand("show", "A dataset's versions and protocol");
+  dataset_show->add_option("NAME", dataset_name)->required();
+  auto* dataset_verify =
+      dataset->add_subcommand("verify", "Re-hash a dataset's folder against its manifest");
+  dataset_verify->add_option("NAME", dataset_name)->required();
+  dataset_verify->add_option("--threads", verify_threads, "Hashing threads (0 = all cores)");
+  auto* dataset_remove =
+      dataset->add_subcommand("remove", "Delete a dataset that has no recorded evaluations");
+  dataset_remove->add_option("NAME", dataset_name)->required();
 
   // models / checkpoints
   ListCheckpointsOptions models_options;
@@ -296,6 +343,15 @@ int Main(int argc, char** argv) {
         status = ImportTimm(ctx, import_options);
       } else if (dataset_list->parsed()) {
         status = ListDatasets(ctx);
+      } else if (dataset_add->parsed()) {
+        add_options.progress = ::isatty(STDERR_FILENO) != 0;
+        status = DatasetAdd(ctx, add_options);
+      } else if (dataset_show->parsed()) {
+        status = DatasetShow(ctx, dataset_name);
+      } else if (dataset_verify->parsed()) {
+        status = DatasetVerify(ctx, dataset_name, verify_threads, ::isatty(STDERR_FILENO) != 0);
+      } else if (dataset_remove->parsed()) {
+        status = DatasetRemove(ctx, dataset_name);
       } else if (models_list->parsed()) {
         status = ListCheckpoints(ctx, models_options);
       } else if (checkpoints_list->parsed()) {

@@ -32,3 +32,20 @@ if(TW_BUILD_TESTS OR TW_BUILD_BENCH)
   find_package(GTest REQUIRED)
   include(GoogleTest)
 endif()
+
+# Image decoding (imaging/): libjpeg-turbo's TurboJPEG API and libpng, both from pkg-config.
+pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
+add_library(dep::turbojpeg ALIAS PkgConfig::TURBOJPEG)
+pkg_check_modules(PNG REQUIRED IMPORTED_TARGET libpng)
+add_library(dep::png ALIAS PkgConfig::PNG)
+
+# LibTorch: only eval/ and the programs built from it (transferwatch-eval, tools) link it.
+# Debian's libtorch-dev (CPU) is found without hints; another build (CUDA, for GPU workers) is
+# chosen with -DTorch_DIR=/path/to/libtorch/share/cmake/Torch.
+if(TW_WITH_TORCH)
+  find_package(Torch REQUIRED)
+  add_library(dep::torch INTERFACE IMPORTED)
+  target_link_libraries(dep::torch INTERFACE ${TORCH_LIBRARIES})
+  separate_arguments(TW_TORCH_CXX_FLAGS UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+  target_compile_options(dep::torch INTERFACE ${TW_TORCH_CXX_FLAGS})
+endif()

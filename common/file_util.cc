@@ -110,7 +110,12 @@ std::vector<std::string> PathPrefixes(const std::string& path) {
 Status MakeDirs(const std::string& path, mode_t mode) {
   if (path.empty()) return InvalidArgumentError("empty directory path");
   for (const auto& partial : PathPrefixes(path)) {
-    if (::mkdir(partial.c_str(), mode) != 0 && errno != EEXIST) {
+    if (::mkdir(partial.c_str(), mode) == 0) {
+      // The umask must not narrow what we meant (077 would lock other users out).
+      if (::chmod(partial.c_str(), mode) != 0) {
+        return ErrnoToStatus(errno, "cannot set the mode of " + partial);
+      }
+    } else if (errno != EEXIST) {
       return ErrnoToStatus(errno, "cannot create directory " + partial);
     }
   }

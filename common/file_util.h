@@ -24,7 +24,8 @@ StatusOr<std::string> ReadFileToString(const std::string& path, uint64_t max_byt
 // readers see the old or the new file, never a torn one.
 Status WriteFileAtomic(const std::string& path, const std::string& contents, mode_t mode = 0644);
 
-// mkdir -p. Directories it creates get `mode`; existing ones are left alone.
+// mkdir -p. Directories it creates get exactly `mode` (whatever the umask); existing ones are
+// left alone.
 Status MakeDirs(const std::string& path, mode_t mode = 0755);
 
 bool PathExists(const std::string& path);

@@ -5,9 +5,11 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -29,9 +31,10 @@ StatusOr<UserIdentity> FromPasswd(struct passwd* pw, const std::string& what) {
 }
 
 // Everything the child does between fork and exec must be async-signal-safe: no allocation.
-// So argv/envp are prepared as char* arrays before forking.
+// So argv/envp and the group list are prepared before forking.
 [[noreturn]] void ChildExec(const ProcessSpec& spec, char* const* argv, char* const* envp,
-                            int output_fd, int error_fd) {
+                            const std::vector<gid_t>& groups, pid_t parent, int output_fd,
+                            int error_fd) {
   auto fail = [error_fd](const char* what) {
     int err = errno;
     // Report "<what>:<errno>" to the parent through the close-on-exec error pipe.
@@ -50,16 +53,24 @@ StatusOr<UserIdentity> FromPasswd(struct passwd* pw, const std::string& what) {
     (void)ignored;
     ::_exit(127);
   };
-  int devnull = ::open("/dev/null", O_RDONLY);
+  // Die with the parent: a killed CLI must not leave initdb writing on its own. (The setting
+  // is not inherited by the child's own children, so pg_ctl's postmaster is unaffected.)
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("prctl");
+  if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0 || ::dup2(devnull, STDIN_FILENO) < 0) fail("stdin");
   if (::dup2(output_fd, STDOUT_FILENO) < 0 || ::dup2(output_fd, STDERR_FILENO) < 0) fail("dup2");
+  // Nothing else of ours leaks into the child (a daemonised postmaster would keep it forever):
+  // close every descriptor but 0-2 and the close-on-exec error pipe.
+  if (error_fd > 3) ::close_range(3, static_cast<unsigned>(error_fd) - 1, 0);
+  ::close_range(static_cast<unsigned>(error_fd) + 1, ~0U, 0);
   // A fresh process group, so a timeout can kill the whole tree.
   ::setpgid(0, 0);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   if (spec.run_as) {
-    if (::setgroups(0, nullptr) != 0) fail("setgroups");
+    if (::setgroups(groups.size(), groups.data()) != 0) fail("setgroups");
     if (::setgid(spec.run_as->gid) != 0) fail("setgid");
     if (::setuid(spec.run_as->uid) != 0) fail("setuid");
   }
@@ -119,7 +130,14 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<std::string> env_storage;
-  for (char** e = environ; *e != nullptr; ++e) env_storage.emplace_back(*e);
+  if (spec.run_as) {
+    // Another user gets a minimal environment: none of ours (database URLs, secrets) leaks to it.
+    env_storage = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                   "HOME=" + spec.run_as->home, "USER=" + spec.run_as->name,
+                   "LOGNAME=" + spec.run_as->name};
+  } else {
+    for (char** e = environ; *e != nullptr; ++e) env_storage.emplace_back(*e);
+  }
   for (const auto& extra : spec.env) {
     auto eq = extra.find('=');
     std::string key = (eq == std::string::npos ? extra : extra.substr(0, eq)) + "=";
@@ -134,6 +152,18 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
     if (!e.empty()) envp.push_back(e.data());
   }
   envp.push_back(nullptr);
+  // The target user's supplementary groups (what login and runuser give it).
+  std::vector<gid_t> groups;
+  if (spec.run_as) {
+    int count = 64;
+    groups.resize(count);
+    if (::getgrouplist(spec.run_as->name.c_str(), spec.run_as->gid, groups.data(), &count) < 0) {
+      groups.resize(count);
+      ::getgrouplist(spec.run_as->name.c_str(), spec.run_as->gid, groups.data(), &count);
+    }
+    groups.resize(std::max(count, 0));
+  }
+  pid_t parent = ::getpid();
 
   int output_pipe[2];
   int error_pipe[2];
@@ -153,7 +183,7 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
   if (pid == 0) {
     ::close(output_pipe[0]);
     ::close(error_pipe[0]);
-    ChildExec(spec, argv.data(), envp.data(), output_pipe[1], error_pipe[1]);
+    ChildExec(spec, argv.data(), envp.data(), groups, parent, output_pipe[1], error_pipe[1]);
   }
   ::close(output_pipe[1]);
   ::close(error_pipe[1]);

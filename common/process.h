@@ -30,8 +30,10 @@ struct ProcessSpec {
   std::vector<std::string> argv;  // argv[0] is the program: a path or a name searched in PATH
   // Changes to the inherited environment: "KEY=value" sets, "KEY" alone removes.
   std::vector<std::string> env;
-  std::optional<UserIdentity> run_as;  // switch to this user before exec (requires root)
-  std::string working_directory;       // empty: inherit
+  // Switch to this user (and its groups) before exec; requires root. The child then gets a
+  // minimal environment (PATH, HOME, USER, LOGNAME) plus `env`, not ours.
+  std::optional<UserIdentity> run_as;
+  std::string working_directory;  // empty: inherit
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
   size_t max_output_bytes = 1 << 20;  // stdout and stderr together; the rest is dropped
 };
@@ -45,7 +47,9 @@ struct ProcessResult {
   std::string Describe() const;
 };
 
-// Runs the program and waits for it. A non-zero exit is NOT an error here (the result says so);
+// Runs the program and waits for it. The child dies with the calling thread (PR_SET_PDEATHSIG)
+// and inherits no descriptor but stdin (/dev/null), stdout and stderr (a pipe to us).
+// A non-zero exit is NOT an error here (the result says so);
 // errors are failing to start it (NotFound for a missing program), and the timeout
 // (DeadlineExceeded, after the child was killed with SIGKILL). stdin is /dev/null.
 StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec);

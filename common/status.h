@@ -147,6 +147,7 @@ void StatusOr<T>::CheckOk() const {
 #define TW_STATUS_CONCAT_(a, b) TW_STATUS_CONCAT_INNER_(a, b)
 
 // `TW_ASSIGN_OR_RETURN(auto x, Foo());` declares x from Foo()'s value, or returns its status.
+// It expands to several statements: never use it as the body of an if without braces.
 #define TW_ASSIGN_OR_RETURN(lhs, expr) \
   TW_ASSIGN_OR_RETURN_IMPL_(TW_STATUS_CONCAT_(tw_statusor_, __LINE__), lhs, expr)
 #define TW_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \

@@ -137,10 +137,6 @@ struct ModelFacts {
   std::string first_location;
 };
 
-struct ConfigFacts {
-  std::string sha256;
-};
-
 }  // namespace
 
 const std::vector<TimmDatasetSpec>& TimmDatasets() {
@@ -269,9 +265,8 @@ StatusOr<TimmImportPlan> ReadTimmResults(const std::string& dir) {
       config_canonical.emplace(hashed_config.sha256, hashed_config.canonical);
 
       ImportedEvaluation evaluation;
-      TW_ASSIGN_OR_RETURN(
-          evaluation.evaluation_key,
-          ImportedEvaluationKey(kSource, model, spec.dataset, hashed_config.sha256));
+      TW_ASSIGN_OR_RETURN(evaluation.evaluation_key,
+                          ImportedEvaluationKey(kSource, model, spec.dataset, *img_size));
       evaluation.model = model;
       evaluation.dataset = spec.dataset;
       evaluation.eval_config_sha256 = hashed_config.sha256;

@@ -29,9 +29,17 @@ StatusOr<TransferReport> BuildTransferReport(Store& store, const TransferReportO
   pool_options.top = options.top;
   for (const auto& d : datasets) {
     if (!wanted.empty() && !wanted.count(d.name)) continue;
-    if (!d.reference) continue;
-    const std::string reference = options.reference.value_or(*d.reference);
-    if (reference == d.name) continue;
+    // With --reference every dataset named (or, without --dataset, every one that has a
+    // registered reference) is compared with it.
+    if (!options.reference && !d.reference) continue;
+    if (options.reference && wanted.empty() && !d.reference) continue;
+    const std::string reference = options.reference ? *options.reference : *d.reference;
+    if (reference == d.name) {
+      if (wanted.count(d.name)) {
+        return InvalidArgumentError("dataset '" + d.name + "' cannot be compared with itself");
+      }
+      continue;
+    }
     const DatasetInfo* ref = by_name.at(reference);
     TW_ASSIGN_OR_RETURN(auto rows, store.QueryPool(d.id, ref->id));
     std::vector<analysis::PoolEntry> entries;
@@ -61,8 +69,8 @@ nlohmann::ordered_json TransferReportToJson(const TransferReport& report) {
       residuals.push_back({{"model", r.model},
                            {"img_size", r.img_size ? nlohmann::ordered_json(r.img_size)
                                                    : nlohmann::ordered_json(nullptr)},
-                           {"reference", r.reference},
-                           {"variant", r.variant},
+                           {"reference_top1", r.reference},
+                           {"variant_top1", r.variant},
                            {"residual", r.residual}});
     }
     variants.push_back({{"dataset", v.dataset},

@@ -39,7 +39,7 @@ StatusOr<TransferReport> BuildTransferReport(Store& store, const TransferReportO
 
 // {"variants": [{"dataset", "reference", "n", "kendall_tau_b", "spearman_rho", "flips",
 //   "eligible_pairs", "flip_rate", "er_slope", "er_intercept", "delta", "top",
-//   "residuals": [{"model", "img_size", "reference", "variant", "residual"}]}]}
+//   "residuals": [{"model", "img_size", "reference_top1", "variant_top1", "residual"}]}]}
 // Values that cannot be computed are null.
 nlohmann::ordered_json TransferReportToJson(const TransferReport& report);
 

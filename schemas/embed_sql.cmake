@@ -1,5 +1,6 @@
 # Generates a C++ source that holds every schemas/sql/NNNN_*.sql file verbatim, so the programs
 # carry their migrations and need no files at run time. Called with -DOUT=... -DSQL_FILES=a;b.
+string(REPLACE "|" ";" SQL_FILES "${SQL_FILES}")
 set(body "")
 foreach(path IN LISTS SQL_FILES)
   get_filename_component(name "${path}" NAME)

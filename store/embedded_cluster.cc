@@ -7,12 +7,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstring>
 #include <filesystem>
 #include <vector>
 
 #include "common/logging.h"
 #include "common/process.h"
 #include "common/sha256.h"
+
+extern char** environ;
 
 namespace tw {
 namespace {
@@ -134,8 +138,14 @@ class ClusterOps {
     // A working directory the cluster user can enter (not root's home), and a locale that
     // always exists, so initdb does not depend on the caller's environment.
     spec.working_directory = PathsFor(state_.state_dir).pg_dir;
-    spec.env = {"LC_ALL=C.UTF-8", "LANG=C.UTF-8", "PGDATA", "PGHOST",
-                "PGPORT",         "PGOPTIONS",    "PGUSER", "PGDATABASE"};
+    // No libpq or server variable of the caller's (PGHOST, PGHOSTADDR, PGOPTIONS...) applies.
+    spec.env = {"LC_ALL=C.UTF-8", "LANG=C.UTF-8"};
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (std::strncmp(*e, "PG", 2) == 0) {
+        std::string entry(*e);
+        spec.env.push_back(entry.substr(0, entry.find('=')));
+      }
+    }
     spec.timeout = kPgCtlWait + std::chrono::seconds(30);
     return RunProcess(spec);
   }
@@ -189,13 +199,30 @@ class ClusterOps {
     return OkStatus();
   }
 
+  // The socket directory must be a private directory of the cluster user: in /tmp (long state
+  // paths) anyone could have created it first, to squat the socket or impersonate the server.
   Status EnsureSocketDir() {
-    if (PathExists(state_.socket_dir)) return OkStatus();
-    if (::mkdir(state_.socket_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      return ErrnoToStatus(errno, "cannot create socket directory " + state_.socket_dir);
+    uid_t owner = run_as_ ? run_as_->uid : ::geteuid();
+    const std::string& dir = state_.socket_dir;
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0) {
+      if (errno != ENOENT) return ErrnoToStatus(errno, "cannot inspect socket directory " + dir);
+      if (::mkdir(dir.c_str(), 0700) != 0) {
+        return ErrnoToStatus(errno, "cannot create socket directory " + dir);
+      }
+      if (run_as_ && ::chown(dir.c_str(), run_as_->uid, run_as_->gid) != 0) {
+        return ErrnoToStatus(errno, "cannot give " + dir + " to " + run_as_->name);
+      }
+      if (::lstat(dir.c_str(), &st) != 0) return ErrnoToStatus(errno, "cannot inspect " + dir);
     }
-    if (run_as_ && ::chown(state_.socket_dir.c_str(), run_as_->uid, run_as_->gid) != 0) {
-      return ErrnoToStatus(errno, "cannot give " + state_.socket_dir + " to " + run_as_->name);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != owner || (st.st_mode & 077) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      return PermissionDeniedError(
+          "socket directory " + dir + " is not a private directory of uid " +
+          std::to_string(owner) + " (it is " + (S_ISLNK(st.st_mode) ? "a symlink" : "mode ") +
+          (S_ISLNK(st.st_mode) ? "" : mode) + ", owner uid " + std::to_string(st.st_uid) +
+          "); someone else may have created it: remove it, or use a shorter --state-dir");
     }
     return OkStatus();
   }
@@ -289,11 +316,18 @@ class ClusterOps {
 };
 
 // Works out who runs the cluster, where its files are, and prepares the directories.
-StatusOr<ClusterOps> Prepare(const EmbeddedClusterOptions& options, bool create_dirs) {
-  if (options.state_dir.empty() || options.state_dir[0] != '/') {
+StatusOr<ClusterOps> Prepare(const EmbeddedClusterOptions& given, bool create_dirs) {
+  if (given.state_dir.empty() || given.state_dir[0] != '/') {
     return InvalidArgumentError("the state directory must be an absolute path, not \"" +
-                                options.state_dir + "\"");
+                                given.state_dir + "\"");
   }
+  EmbeddedClusterOptions options = given;
+  if (create_dirs) {
+    TW_RETURN_IF_ERROR(MakeDirs(options.state_dir, ::geteuid() == 0 ? 0755 : 0700));
+  }
+  // One spelling per directory (symlinks, "/./"): the socket directory is derived from it.
+  char canonical[PATH_MAX];
+  if (::realpath(options.state_dir.c_str(), canonical) != nullptr) options.state_dir = canonical;
   Paths paths = PathsFor(options.state_dir);
   TW_ASSIGN_OR_RETURN(UserIdentity me, CurrentUser());
   std::optional<UserIdentity> run_as;
@@ -342,8 +376,6 @@ StatusOr<ClusterOps> Prepare(const EmbeddedClusterOptions& options, bool create_
   }
 
   if (create_dirs) {
-    // As root the state directory must be searchable by the cluster user; otherwise private.
-    TW_RETURN_IF_ERROR(MakeDirs(options.state_dir, run_as ? 0755 : 0700));
     if (run_as) TW_RETURN_IF_ERROR(CheckUserCanReach(*run_as, options.state_dir));
     if (!PathExists(paths.pg_dir)) {
       if (::mkdir(paths.pg_dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -363,9 +395,12 @@ StatusOr<ClusterOps> Prepare(const EmbeddedClusterOptions& options, bool create_
   TW_ASSIGN_OR_RETURN(state.pg_bin_dir, FindPgBinDir(options, paths.data_dir));
   state.initialized = PathExists(paths.initialized_marker);
   state.pinned = PathExists(paths.pinned);
+  // Every connection setting that libpq could otherwise take from the environment is explicit
+  // (PGHOSTADDR would turn this into a TCP connection, PGOPTIONS change the session).
   state.conninfo = "host=" + ConninfoQuote(state.socket_dir) +
                    " port=" + std::to_string(kSocketPort) + " user=" + kSuperuser +
-                   " dbname=" + kDatabase + " connect_timeout=10";
+                   " dbname=" + kDatabase +
+                   " hostaddr='' options='' sslmode=disable connect_timeout=10";
   return ClusterOps(options, std::move(state), run_as);
 }
 

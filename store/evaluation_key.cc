@@ -7,13 +7,12 @@
 namespace tw {
 
 StatusOr<std::string> ImportedEvaluationKey(const std::string& source, const std::string& model,
-                                            const std::string& dataset,
-                                            const std::string& eval_config_sha256) {
+                                            const std::string& dataset, int img_size) {
   nlohmann::json parts = {{"kind", "import"},
                           {"source", source},
                           {"model", model},
                           {"dataset", dataset},
-                          {"eval_config", eval_config_sha256}};
+                          {"img_size", img_size}};
   TW_ASSIGN_OR_RETURN(HashedJson hashed, HashCanonicalJson(parts));
   return hashed.sha256;
 }

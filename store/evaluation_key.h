@@ -8,11 +8,11 @@
 
 namespace tw {
 
-// Key of a published result imported from `source` (timm): the model, the dataset and the eval
-// config (image size, crop, interpolation) determine it; the file it came from does not, so a
-// newer copy of the same numbers is recognised as the same evaluation.
+// Key of a published result imported from `source` (timm): the model, the dataset and the image
+// size determine it, as timm names its entries (MODEL@IMG_SIZE). The file it came from and the
+// crop/interpolation it reports do not: a newer snapshot that changes those is the same entry
+// with other numbers (`import --update` replaces them), never a second pool entry.
 StatusOr<std::string> ImportedEvaluationKey(const std::string& source, const std::string& model,
-                                            const std::string& dataset,
-                                            const std::string& eval_config_sha256);
+                                            const std::string& dataset, int img_size);
 
 }  // namespace tw

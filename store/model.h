@@ -153,6 +153,102 @@ struct PoolRow {
   double variant = 0;    // percent
 };
 
+// ---- Dataset registration ---------------------------------------------------------------
+
+struct DatasetRegistration {
+  std::string name;
+  std::optional<std::string> reference;  // a registered dataset's name
+  std::string protocol_json = "{}";      // canonical summary, shown by `dataset list`
+  std::string manifest_canonical;        // the manifest document
+  std::string manifest_sha256;
+  std::string files_sha256;
+  int num_files = 0;
+  int64_t total_bytes = 0;
+  std::string root;  // absolute folder of the files on this host
+  std::string default_config_json = "{}";
+};
+
+enum class RegistrationOutcome {
+  kCreated,     // a new dataset
+  kNewVersion,  // the name existed with other content
+  kUnchanged,   // the same manifest was registered already (root and defaults refreshed)
+  kAttached,    // the name came from an import; it now has files
+};
+
+struct RegistrationResult {
+  int64_t dataset_id = 0;
+  int version = 0;
+  RegistrationOutcome outcome = RegistrationOutcome::kCreated;
+};
+
+struct DatasetVersionInfo {
+  int64_t dataset_id = 0;
+  std::string name;
+  std::optional<std::string> reference;
+  int version = 0;
+  std::string manifest_sha256;
+  std::string files_sha256;
+  int num_files = 0;
+  int64_t total_bytes = 0;
+  std::string root;
+  std::string default_config_json;
+  TimePoint created_at;
+};
+
+// ---- Evaluator results --------------------------------------------------------------------
+
+struct CheckpointFileRegistration {
+  std::string run;        // the run folder's name
+  std::string file_name;  // the file's name inside the run
+  std::string sha256;
+  int64_t size_bytes = 0;
+  std::optional<int64_t> step;
+  std::string metadata_json = "{}";
+};
+
+struct EvaluationRecord {
+  std::string evaluation_key;
+  int64_t checkpoint_id = 0;
+  std::string dataset;
+  std::string manifest_sha256;
+  std::optional<std::string> arch_sha256;
+  ImportedEvalConfig eval_config;  // sha256, hash version, canonical text
+  double top1 = 0;                 // percent
+  std::optional<double> top5;
+  int num_samples = 0;
+  std::optional<double> nll;
+  std::optional<double> ece;
+  std::string metrics_json = "{}";
+  std::optional<std::string> per_class_json;
+  std::string provenance_json = "{}";
+  std::string predictions;  // encoded per-sample records (scoring/records.h)
+  std::string predictions_digest;
+  int predictions_count = 0;
+};
+
+struct EvaluationSummary {
+  int64_t id = 0;
+  std::string evaluation_key;
+  int64_t checkpoint_id = 0;
+  std::string dataset;
+  double top1 = 0;
+  std::optional<double> top5;
+  std::optional<int> num_samples;
+  std::optional<double> nll;
+  std::optional<double> ece;
+  std::string metrics_json;
+  std::optional<std::string> predictions_digest;
+  TimePoint created_at;
+};
+
+struct StoredPredictions {
+  std::string format;
+  int num_samples = 0;
+  std::string digest;
+  std::string data;
+  std::string manifest_sha256;
+};
+
 struct StoreCounts {
   int64_t runs = 0;
   int64_t checkpoints = 0;

@@ -9,6 +9,8 @@
 #include <type_traits>
 
 #include "common/status.h"
+#include "store/model.h"
+#include "store/pg_store.h"
 
 namespace tw::pg {
 
@@ -45,4 +47,23 @@ std::optional<T> OptionalField(const pqxx::field& field) {
 // Microseconds since the epoch, as selected by the SQL expression EpochMicros(column).
 #define TW_PG_EPOCH_MICROS(column) "(extract(epoch FROM " column ") * 1000000)::bigint"
 
+TimePoint FromEpochMicros(int64_t micros);
+
+// A checkpoint's display name: RUN/FILE for files, the model's name for imported ones. Needs
+// the aliases c (checkpoints) and r (runs, left-joined).
+inline constexpr const char* kDisplayNameSql =
+    "CASE WHEN c.origin = 'file' THEN r.name || '/' || c.name ELSE c.name END";
+
+// SELECT ... FROM tw.checkpoints c LEFT JOIN tw.runs r, read back by CheckpointFromRow.
+std::string CheckpointSelect();
+CheckpointInfo CheckpointFromRow(const pqxx::row& row);
+
 }  // namespace tw::pg
+
+namespace tw {
+// The connection behind a PgStore, shared by its implementation files.
+struct PgStore::Impl {
+  explicit Impl(const std::string& conninfo) : conn(conninfo) {}
+  pqxx::connection conn;
+};
+}  // namespace tw

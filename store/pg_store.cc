@@ -11,7 +11,10 @@
 
 namespace tw {
 
-using pg::NullableText;
+using pg::CheckpointFromRow;
+using pg::CheckpointSelect;
+using pg::FromEpochMicros;
+using pg::kDisplayNameSql;
 using pg::OptionalField;
 using pg::PgCall;
 
@@ -20,26 +23,6 @@ namespace {
 // Session-level advisory lock that serialises migrations across every program on the database.
 // The value is "twmigrat" in ASCII, so it is recognisable in pg_locks.
 constexpr int64_t kMigrationLockKey = 0x74776d6967726174;
-
-constexpr const char* kDisplayNameSql =
-    "CASE WHEN c.origin = 'file' THEN r.name || '/' || c.name ELSE c.name END";
-
-TimePoint FromEpochMicros(int64_t micros) {
-  return TimePoint(
-      std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(micros)));
-}
-
-std::vector<int> ParseIntList(const pqxx::field& field) {
-  std::vector<int> out;
-  if (field.is_null()) return out;
-  std::string text = field.c_str();
-  std::stringstream stream(text);
-  std::string item;
-  while (std::getline(stream, item, ',')) {
-    if (!item.empty()) out.push_back(std::stoi(item));
-  }
-  return out;
-}
 
 // Collects WHERE conditions and their bound parameters: only the filters a query uses appear in
 // its SQL, so PostgreSQL plans each shape with its indexes (an "$1 IS NULL OR ..." catch-all
@@ -104,11 +87,6 @@ Status AddRunGlob(SqlBuilder& sql, const std::string& glob) {
 }
 
 }  // namespace
-
-struct PgStore::Impl {
-  explicit Impl(const std::string& conninfo) : conn(conninfo) {}
-  pqxx::connection conn;
-};
 
 PgStore::PgStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PgStore::~PgStore() = default;
@@ -236,6 +214,12 @@ StatusOr<std::vector<Migration>> PgStore::Migrate(const std::vector<Migration>& 
 
 // ---- Import ---------------------------------------------------------------------------------
 
+// A recorded import (e) differs from a staged one (s): other numbers or another eval config
+// (a snapshot that changed an entry's crop or interpolation).
+#define TW_IMPORT_CHANGED                                                             \
+  "(e.top1 <> s.top1 OR e.top5 IS DISTINCT FROM s.top5 OR e.metrics <> s.metrics OR " \
+  "e.eval_config_id <> s.eval_config_id)"
+
 StatusOr<ImportResult> PgStore::ImportEvaluations(const ImportBatch& batch, ImportMode mode) {
   // Each table's rows travel as one JSON document expanded by jsonb_to_recordset: one round
   // trip per table whatever the batch size, and every value is still a bound parameter.
@@ -264,7 +248,8 @@ StatusOr<ImportResult> PgStore::ImportEvaluations(const ImportBatch& batch, Impo
                            {"top5", e.top5 ? nlohmann::json(*e.top5) : nullptr},
                            {"metrics", e.metrics_json},
                            {"provenance", e.provenance_json},
-                           {"location", e.location}});
+                           {"location", e.location},
+                           {"ordinality", evaluations.size()}});
   }
   // JSON text of JSON objects: metadata/protocol/metrics/provenance are canonical JSON texts,
   // cast to jsonb in SQL ((r.x)::jsonb) so that nothing is re-serialised on the way.
@@ -329,11 +314,12 @@ StatusOr<ImportResult> PgStore::ImportEvaluations(const ImportBatch& batch, Impo
     tx.exec_params(
         "CREATE TEMP TABLE tw_import_stage ON COMMIT DROP AS "
         "SELECT s.evaluation_key, s.top1, s.top5, s.metrics::jsonb AS metrics, "
-        "       s.provenance::jsonb AS provenance, s.location, s.model, s.dataset, "
+        "       s.provenance::jsonb AS provenance, s.location, s.ordinality AS line_order, "
+        "       s.model, s.dataset, "
         "       c.id AS checkpoint_id, d.id AS dataset_id, ec.id AS eval_config_id "
-        "FROM jsonb_to_recordset($1::jsonb) AS s(evaluation_key text, model text, dataset text,"
-        "     eval_config_sha256 text, top1 float8, top5 float8, metrics text, provenance text,"
-        "     location text) "
+        "FROM jsonb_to_recordset($1::jsonb) AS s(evaluation_key text, "
+        "     model text, dataset text, eval_config_sha256 text, top1 float8, top5 float8, "
+        "     metrics text, provenance text, location text, ordinality bigint) "
         "LEFT JOIN tw.checkpoints c ON c.origin = 'import' AND c.import_source = $2 "
         "     AND c.name = s.model "
         "LEFT JOIN tw.datasets d ON d.name = s.dataset "
@@ -347,7 +333,8 @@ StatusOr<ImportResult> PgStore::ImportEvaluations(const ImportBatch& batch, Impo
                            ": the batch names a model, dataset or eval config it does not hold");
     }
     auto duplicate = tx.exec(
-        "SELECT min(location), max(location) FROM tw_import_stage "
+        "SELECT (array_agg(location ORDER BY line_order))[1], "
+        "       (array_agg(location ORDER BY line_order))[2] FROM tw_import_stage "
         "GROUP BY evaluation_key HAVING count(*) > 1 LIMIT 1");
     if (!duplicate.empty()) {
       return InvalidArgumentError(duplicate[0][1].as<std::string>() +
@@ -359,8 +346,7 @@ StatusOr<ImportResult> PgStore::ImportEvaluations(const ImportBatch& batch, Impo
         "SELECT s.location, s.model, s.dataset, e.top1, s.top1, e.top5, s.top5, "
         "       e.provenance->>'file', count(*) OVER () "
         "FROM tw_import_stage s JOIN tw.evaluations e USING (evaluation_key) "
-        "WHERE e.top1 <> s.top1 OR e.top5 IS DISTINCT FROM s.top5 OR e.metrics <> s.metrics "
-        "ORDER BY s.location LIMIT 1");
+        "WHERE " TW_IMPORT_CHANGED " ORDER BY s.line_order LIMIT 1");
     if (!changed.empty() && mode == ImportMode::kAddNew) {
       const auto& row = changed[0];
       std::string message = row[0].as<std::string>() + ": " + row[1].as<std::string>() + " on " +
@@ -378,9 +364,9 @@ StatusOr<ImportResult> PgStore::ImportEvaluations(const ImportBatch& batch, Impo
     if (mode == ImportMode::kUpdateChanged) {
       auto updated = tx.exec0(
           "UPDATE tw.evaluations e SET top1 = s.top1, top5 = s.top5, metrics = s.metrics, "
-          "       provenance = s.provenance "
+          "       provenance = s.provenance, eval_config_id = s.eval_config_id "
           "FROM tw_import_stage s WHERE e.evaluation_key = s.evaluation_key "
-          "  AND (e.top1 <> s.top1 OR e.top5 IS DISTINCT FROM s.top5 OR e.metrics <> s.metrics)");
+          "AND " TW_IMPORT_CHANGED);
       result.evaluations_updated = static_cast<int>(updated.affected_rows());
     }
     auto inserted = tx.exec0(
@@ -443,40 +429,6 @@ StatusOr<DatasetInfo> PgStore::GetDataset(const std::string& name) {
 }
 
 // ---- Checkpoints ----------------------------------------------------------------------------
-
-namespace {
-
-std::string CheckpointSelect() {
-  return std::string("SELECT c.id, c.origin, ") + kDisplayNameSql +
-         ", r.name, c.name, c.sha256, c.import_source, c.step, "
-         "  (c.metadata->>'param_count_m')::float8, "
-         "  (SELECT string_agg(DISTINCT ec.config->>'img_size', ',') FROM tw.evaluations e "
-         "     JOIN tw.eval_configs ec ON ec.id = e.eval_config_id "
-         "     WHERE e.checkpoint_id = c.id AND ec.config ? 'img_size'), "
-         "  (SELECT count(*) FROM tw.evaluations e WHERE e.checkpoint_id = c.id), "
-         "  " TW_PG_EPOCH_MICROS(
-             "c.created_at") " FROM tw.checkpoints c LEFT JOIN tw.runs r ON r.id = c.run_id ";
-}
-
-CheckpointInfo CheckpointFromRow(const pqxx::row& row) {
-  CheckpointInfo c;
-  c.id = row[0].as<int64_t>();
-  c.origin = row[1].as<std::string>();
-  c.display_name = row[2].as<std::string>();
-  c.run = OptionalField<std::string>(row[3]);
-  c.name = row[4].as<std::string>();
-  c.sha256 = OptionalField<std::string>(row[5]);
-  c.import_source = OptionalField<std::string>(row[6]);
-  c.step = OptionalField<int64_t>(row[7]);
-  c.param_count_m = OptionalField<double>(row[8]);
-  c.img_sizes = ParseIntList(row[9]);
-  std::sort(c.img_sizes.begin(), c.img_sizes.end());
-  c.evaluations = row[10].as<int64_t>();
-  c.created_at = FromEpochMicros(row[11].as<int64_t>());
-  return c;
-}
-
-}  // namespace
 
 StatusOr<std::vector<CheckpointInfo>> PgStore::ListCheckpoints(const CheckpointFilter& filter) {
   SqlBuilder sql;
@@ -633,23 +585,27 @@ StatusOr<std::vector<PoolRow>> PgStore::QueryPool(int64_t variant_dataset_id,
                                                   int64_t reference_dataset_id) {
   return PgCall("reading the pool", [&]() -> StatusOr<std::vector<PoolRow>> {
     pqxx::read_transaction tx(impl_->conn);
-    // DISTINCT ON keeps the newest evaluation of each (checkpoint, eval config).
-    std::string sql =
-        std::string(
-            "WITH v AS (SELECT DISTINCT ON (checkpoint_id, eval_config_id) checkpoint_id, "
-            "    eval_config_id, top1 FROM tw.evaluations WHERE dataset_id = $1 "
-            "    ORDER BY checkpoint_id, eval_config_id, created_at DESC, id DESC), "
-            "  rf AS (SELECT DISTINCT ON (checkpoint_id, eval_config_id) checkpoint_id, "
-            "    eval_config_id, top1 FROM tw.evaluations WHERE dataset_id = $2 "
-            "    ORDER BY checkpoint_id, eval_config_id, created_at DESC, id DESC) "
-            "SELECT c.id, ") +
-        kDisplayNameSql +
-        ", (ec.config->>'img_size')::int, rf.top1, v.top1 "
-        "FROM v JOIN rf USING (checkpoint_id, eval_config_id) "
-        "JOIN tw.checkpoints c ON c.id = v.checkpoint_id "
-        "LEFT JOIN tw.runs r ON r.id = c.run_id "
-        "JOIN tw.eval_configs ec ON ec.id = v.eval_config_id "
-        "ORDER BY 2, 3";
+    // A pool entry is a checkpoint at an image size (MODEL@IMG_SIZE): the newest evaluation of
+    // it on each dataset counts, whatever else differs between the two configs (batch size,
+    // device, or a crop that a newer import changed).
+    std::string newest =
+        "SELECT DISTINCT ON (e.checkpoint_id, img_size) e.checkpoint_id, "
+        "  COALESCE((ec.config->>'img_size')::int, 0) AS img_size, e.top1 "
+        "FROM tw.evaluations e JOIN tw.eval_configs ec ON ec.id = e.eval_config_id "
+        "WHERE e.dataset_id = $DATASET "
+        "ORDER BY e.checkpoint_id, img_size, e.created_at DESC, e.id DESC";
+    auto for_dataset = [&](const char* param) {
+      std::string sql = newest;
+      sql.replace(sql.find("$DATASET"), 8, param);
+      return sql;
+    };
+    std::string sql = "WITH v AS (" + for_dataset("$1") + "), rf AS (" + for_dataset("$2") +
+                      ") SELECT c.id, " + kDisplayNameSql +
+                      ", NULLIF(v.img_size, 0), rf.top1, v.top1 "
+                      "FROM v JOIN rf USING (checkpoint_id, img_size) "
+                      "JOIN tw.checkpoints c ON c.id = v.checkpoint_id "
+                      "LEFT JOIN tw.runs r ON r.id = c.run_id "
+                      "ORDER BY 2, 3";
     std::vector<PoolRow> out;
     for (const auto& row : tx.exec_params(sql, variant_dataset_id, reference_dataset_id)) {
       PoolRow p;

@@ -40,6 +40,17 @@ class PgStore : public Store {
   StatusOr<std::vector<PoolRow>> QueryPool(int64_t variant_dataset_id,
                                            int64_t reference_dataset_id) override;
   StatusOr<StoreCounts> Counts() override;
+  StatusOr<RegistrationResult> RegisterDataset(const DatasetRegistration& registration) override;
+  StatusOr<DatasetVersionInfo> GetDatasetVersion(const std::string& name) override;
+  StatusOr<std::vector<DatasetVersionInfo>> ListDatasetVersions(const std::string& name) override;
+  StatusOr<std::string> GetManifest(const std::string& manifest_sha256) override;
+  Status RemoveDataset(const std::string& name) override;
+  StatusOr<CheckpointInfo> RegisterCheckpointFile(
+      const CheckpointFileRegistration& registration) override;
+  StatusOr<std::optional<EvaluationSummary>> FindEvaluation(
+      const std::string& evaluation_key) override;
+  StatusOr<int64_t> RecordEvaluation(const EvaluationRecord& record) override;
+  StatusOr<StoredPredictions> GetPredictions(int64_t evaluation_id) override;
 
  private:
   // Ids of the named datasets, in order; NotFound naming the first unknown one.

@@ -36,12 +36,39 @@ class Store {
   // NotFound when a named dataset does not exist; InvalidArgument for a bad glob or metric.
   virtual StatusOr<std::vector<ResultRow>> QueryResults(const ResultQuery& query) = 0;
 
-  // The pool for one variant: every (checkpoint, eval config) with a top-1 on both datasets;
-  // when an evaluation was recorded more than once (several evaluator versions), the newest.
+  // The pool for one variant: every (checkpoint, image size) with a top-1 on both datasets;
+  // of several evaluations of one on a dataset (evaluator versions, configs), the newest.
   virtual StatusOr<std::vector<PoolRow>> QueryPool(int64_t variant_dataset_id,
                                                    int64_t reference_dataset_id) = 0;
 
   virtual StatusOr<StoreCounts> Counts() = 0;
+
+  // ---- Datasets with files ----------------------------------------------------------------
+  // Registers a manifest under a name, in one transaction: a new dataset, a new version of an
+  // existing one, nothing new (same manifest), or files for a dataset known from an import.
+  // NotFound when the reference is not registered.
+  virtual StatusOr<RegistrationResult> RegisterDataset(const DatasetRegistration& registration) = 0;
+  // The dataset's newest version. NotFound when the dataset does not exist or has no files yet.
+  virtual StatusOr<DatasetVersionInfo> GetDatasetVersion(const std::string& name) = 0;
+  virtual StatusOr<std::vector<DatasetVersionInfo>> ListDatasetVersions(
+      const std::string& name) = 0;
+  virtual StatusOr<std::string> GetManifest(const std::string& manifest_sha256) = 0;
+  // Deletes a dataset and its versions. FailedPrecondition while evaluations or other datasets
+  // refer to it: recorded results are never dropped as a side effect.
+  virtual Status RemoveDataset(const std::string& name) = 0;
+
+  // ---- Checkpoint files and evaluator results ----------------------------------------------
+  // Idempotent on the hash: a copy or rename of a known checkpoint returns the existing row.
+  virtual StatusOr<CheckpointInfo> RegisterCheckpointFile(
+      const CheckpointFileRegistration& registration) = 0;
+  // The evaluation recorded under `evaluation_key`, if any.
+  virtual StatusOr<std::optional<EvaluationSummary>> FindEvaluation(
+      const std::string& evaluation_key) = 0;
+  // Records the evaluation, its eval config and its predictions in one transaction. When the key
+  // is recorded already the existing row wins (same key, same result) and its id is returned.
+  virtual StatusOr<int64_t> RecordEvaluation(const EvaluationRecord& record) = 0;
+  // NotFound when the evaluation has no stored predictions.
+  virtual StatusOr<StoredPredictions> GetPredictions(int64_t evaluation_id) = 0;
 };
 
 }  // namespace tw
