@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include <algorithm>
+#include <iostream>
 #include <map>
 #include <set>
 
@@ -49,8 +50,11 @@ Status ImportTimm(CommandContext& ctx, const ImportTimmOptions& options) {
       ImportResult result,
       ctx.store.ImportEvaluations(
           plan.batch, options.update ? ImportMode::kUpdateChanged : ImportMode::kAddNew));
+  // Warnings go to stderr for JSON and CSV, which stay machine-readable.
+  for (const auto& warning : plan.warnings) {
+    (ctx.format == OutputFormat::kTable ? ctx.out : std::cerr) << "warning: " << warning << "\n";
+  }
   if (ctx.format == OutputFormat::kTable) {
-    for (const auto& warning : plan.warnings) ctx.out << "warning: " << warning << "\n";
     std::vector<std::vector<std::string>> rows;
     for (const auto& f : plan.files) {
       rows.push_back({f.dataset, std::to_string(f.rows), f.sha256.substr(0, 12), f.path});
@@ -184,7 +188,7 @@ Status Results(CommandContext& ctx, const ResultsOptions& options) {
                        {"top1", ""},       {"top5", ""}};
     if (extra_metric) listing.columns.push_back({options.sort, ""});
     for (const char* key :
-         {"param_count_m", "eval_config", "source", "evaluation_id", "created_at"}) {
+         {"param_count_m", "eval_config", "source", "evaluation_id", "provenance", "created_at"}) {
       listing.columns.push_back({key, ""});
     }
   }
@@ -211,6 +215,9 @@ Status Results(CommandContext& ctx, const ResultsOptions& options) {
       row.push_back(r.eval_config_sha256);
       row.push_back(r.source);
       row.push_back(r.evaluation_id);
+      // An object in JSON; its JSON text in a CSV cell.
+      row.push_back(ctx.format == OutputFormat::kJson ? Json::parse(r.provenance_json)
+                                                      : Json(r.provenance_json));
       row.push_back(FormatIso8601Utc(r.created_at));
     }
     listing.rows.push_back(std::move(row));

@@ -61,6 +61,7 @@ void PrintObject(const nlohmann::ordered_json& object, OutputFormat format, std:
 Status DbStatus(const CliSettings& settings, OutputFormat format, std::ostream& out) {
   nlohmann::ordered_json status;
   std::optional<std::string> conninfo;
+  std::unique_ptr<EmbeddedCluster> attached;
   if (settings.database.url) {
     status["mode"] = "url";
     status["database"] = RedactConninfo(*settings.database.url);
@@ -76,10 +77,15 @@ Status DbStatus(const CliSettings& settings, OutputFormat format, std::ostream& 
     status["initialized"] = cluster.initialized;
     status["running"] = cluster.running;
     status["pinned"] = cluster.pinned;
-    if (cluster.running) conninfo = cluster.conninfo;
+    // Hold a user's reference while reading, so a last user leaving meanwhile cannot stop the
+    // server underneath; and never start it just to report on it.
+    TW_ASSIGN_OR_RETURN(attached,
+                        EmbeddedCluster::AttachIfRunning(ClusterOptions(settings.database)));
+    status["running"] = attached != nullptr;
+    if (attached) conninfo = attached->conninfo();
   }
   if (conninfo) {
-    TW_ASSIGN_OR_RETURN(auto store, PgStore::Connect(*conninfo));
+    TW_ASSIGN_OR_RETURN(std::unique_ptr<PgStore> store, PgStore::Connect(*conninfo));
     TW_ASSIGN_OR_RETURN(status["server"], store->ServerVersion());
     TW_ASSIGN_OR_RETURN(auto known, EmbeddedMigrations());
     TW_ASSIGN_OR_RETURN(SchemaStatus schema, store->GetSchemaStatus(known));
@@ -290,7 +296,7 @@ int Main(int argc, char** argv) {
   report
       ->add_option("--top", report_options.report.top,
                    "Pool: the N entries best on each variant's reference")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 10000000));
   report->add_flag("--residuals", report_options.residuals,
                    "Table/CSV: list every entry's effective robustness instead of the summary");
 

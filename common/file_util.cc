@@ -29,7 +29,8 @@ Status ErrnoToStatus(int error_number, const std::string& context) {
 }
 
 StatusOr<std::string> ReadFileToString(const std::string& path, uint64_t max_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore the flag.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return ErrnoToStatus(errno, "cannot open " + path);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {

@@ -70,25 +70,26 @@ inline uint8_t CmykChannel(uint8_t stored_c, uint8_t stored_k) {
 // JPEG (TurboJPEG)
 
 // One handle per thread: handles are not thread-safe and creating one per image costs more
-// than decoding a thumbnail.
+// than decoding a thumbnail. After any failure or warning the handle is replaced, because
+// TurboJPEG does not always reset the decompressor after an error (a failed
+// tjDecompressHeader3 leaves it mid-header and the next image then fails).
 class ThreadDecompressor {
  public:
-  ~ThreadDecompressor() {
-    if (handle_ != nullptr) tjDestroy(handle_);
-  }
+  ~ThreadDecompressor() { Discard(); }
   tjhandle Get() {
     if (handle_ == nullptr) handle_ = tjInitDecompress();
     return handle_;
+  }
+  void Discard() {
+    if (handle_ != nullptr) tjDestroy(handle_);
+    handle_ = nullptr;
   }
 
  private:
   tjhandle handle_ = nullptr;
 };
 
-tjhandle DecompressorForThisThread() {
-  thread_local ThreadDecompressor decompressor;
-  return decompressor.Get();
-}
+thread_local ThreadDecompressor thread_decompressor;
 
 // Smallest scaling factor M/8 (M = 1..8) keeping the shorter side >= min_side.
 tjscalingfactor ChooseScale(int width, int height, int min_side) {
@@ -110,7 +111,7 @@ tjscalingfactor ChooseScale(int width, int height, int min_side) {
 
 StatusOr<Image> DecodeJpeg(std::string_view bytes, const DecodeOptions& options,
                            std::string_view name) {
-  tjhandle handle = DecompressorForThisThread();
+  tjhandle handle = thread_decompressor.Get();
   if (handle == nullptr) {
     return InternalError(std::string(name) +
                          ": tjInitDecompress failed: " + tjGetErrorStr2(nullptr));
@@ -124,11 +125,19 @@ StatusOr<Image> DecodeJpeg(std::string_view bytes, const DecodeOptions& options,
   // has the last word.
   const int header_rc =
       tjDecompressHeader3(handle, data, size, &width, &height, &subsampling, &colorspace);
+  const std::string header_error = header_rc != 0 ? tjGetErrorStr2(handle) : "";
+  if (header_rc != 0) {
+    thread_decompressor.Discard();
+    handle = thread_decompressor.Get();
+    if (handle == nullptr) {
+      return InternalError(std::string(name) +
+                           ": tjInitDecompress failed: " + tjGetErrorStr2(nullptr));
+    }
+  }
   if (width <= 0 || height <= 0 || colorspace < 0) {
-    // Without a failure the handle's error string may be a previous image's.
-    return Invalid(name, std::string("corrupt JPEG: ") +
-                             (header_rc != 0 ? tjGetErrorStr2(handle)
-                                             : "truncated: no frame header before the end"));
+    return Invalid(
+        name, "corrupt JPEG: " +
+                  (header_rc != 0 ? header_error : "truncated: no frame header before the end"));
   }
   TW_RETURN_IF_ERROR(CheckDimensions(name, width, height, options.max_pixels));
 
@@ -156,12 +165,12 @@ StatusOr<Image> DecodeJpeg(std::string_view bytes, const DecodeOptions& options,
   if (tjDecompress2(handle, data, size, px, out_width, 0, out_height, pixel_format,
                     TJFLAG_ACCURATEDCT) != 0) {
     const std::string reason = tjGetErrorStr2(handle);
+    const bool warning = tjGetErrorCode(handle) == TJERR_WARNING;
+    thread_decompressor.Discard();
     // Pillow raises on a truncated file (libjpeg ran out of data: "Premature end of JPEG
     // file") but, like libjpeg, decodes through other warnings (corrupt entropy data,
     // extraneous bytes before a marker), so do we.
-    if (tjGetErrorCode(handle) != TJERR_WARNING) {
-      return Invalid(name, "corrupt JPEG: " + reason);
-    }
+    if (!warning) return Invalid(name, "corrupt JPEG: " + reason);
     if (reason.rfind("Premature end of JPEG file", 0) == 0) {
       return Invalid(name, "corrupt JPEG: truncated: " + reason);
     }

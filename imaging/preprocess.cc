@@ -14,6 +14,9 @@ namespace {
 constexpr int kPrecisionBits = 32 - 8 - 2;
 constexpr int32_t kRoundingBias = 1 << (kPrecisionBits - 1);
 
+// ShorterSideSize saturates here; Preprocess refuses such extreme aspect ratios.
+constexpr int kMaxSide = 1 << 30;
+
 double BilinearFilter(double x) {
   if (x < 0.0) x = -x;
   if (x < 1.0) return 1.0 - x;
@@ -167,7 +170,8 @@ void ResizeRegion(const Image& image, int out_width, int out_height, Interpolati
 
   // Horizontal pass into `middle` (or straight into `out` when there is no vertical pass).
   std::vector<uint8_t> buffer;
-  const uint8_t* middle = image.pixels.data() + row_first * in_stride + x0 * channels;
+  const uint8_t* middle =
+      image.pixels.data() + row_first * in_stride + static_cast<size_t>(x0) * channels;
   size_t middle_stride = in_stride;
   if (need_horizontal) {
     AxisWeights horizontal;
@@ -265,8 +269,8 @@ std::pair<int, int> ShorterSideSize(int width, int height, int size) {
   const int64_t shorter = width_shorter ? width : height;
   const int64_t longer = width_shorter ? height : width;
   // Python's int(size * long / short): exact product, correctly rounded division, truncation.
-  const int new_longer =
-      static_cast<int>(static_cast<double>(size * longer) / static_cast<double>(shorter));
+  const double exact = static_cast<double>(size * longer) / static_cast<double>(shorter);
+  const int new_longer = exact >= kMaxSide ? kMaxSide : static_cast<int>(exact);
   return width_shorter ? std::make_pair(size, new_longer) : std::make_pair(new_longer, size);
 }
 
@@ -368,6 +372,11 @@ Status Preprocess(const Image& image, const PreprocessConfig& config, float* out
     return InvalidArgumentError("preprocess: img_size / crop_pct rounds down to 0");
   }
   const auto [width, height] = ShorterSideSize(image.width, image.height, scale_size);
+  if (width >= kMaxSide || height >= kMaxSide) {
+    return InvalidArgumentError(
+        "preprocess: a " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+        " image is too elongated to resize its shorter side to " + std::to_string(scale_size));
+  }
   if (width < size || height < size) {
     // The crop pads (crop_pct > 1): rare, so the plain way.
     const Image cropped =

@@ -28,7 +28,7 @@ std::string_view InterpolationName(Interpolation interpolation);
 Image Resize(const Image& image, int width, int height, Interpolation interpolation);
 
 // torchvision's Resize(size) output size for a width x height image: the shorter side becomes
-// `size`, the longer int(size * long / short). Returns {width, height}.
+// `size`, the longer int(size * long / short), saturated at 2^30. Returns {width, height}.
 std::pair<int, int> ShorterSideSize(int width, int height, int size);
 
 // torchvision's Resize(size) on a PIL image: Resize to ShorterSideSize(...).

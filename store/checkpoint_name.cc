@@ -1,6 +1,7 @@
 #include "store/checkpoint_name.h"
 
 #include <algorithm>
+#include <cctype>
 #include <string>
 
 #include "common/numbers.h"
@@ -11,9 +12,8 @@ namespace {
 constexpr size_t kMaxNameLength = 1024;
 constexpr size_t kMinHashPrefix = 8;
 
-bool IsLowerHex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+bool IsHex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
 }
 
 std::string JoinSizes(const std::vector<int>& sizes) {
@@ -51,9 +51,12 @@ StatusOr<std::vector<CheckpointSelector>> ParseCheckpointName(std::string_view t
     selectors.push_back(std::move(s));
     return selectors;
   }
-  if (text.size() >= kMinHashPrefix && text.size() <= 64 && IsLowerHex(text)) {
+  if (text.size() >= kMinHashPrefix && text.size() <= 64 && IsHex(text)) {
     CheckpointSelector s;
-    s.sha256_prefix = std::string(text);
+    std::string lower(text);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    s.sha256_prefix = lower;  // hashes are stored in lowercase; users paste either
     selectors.push_back(std::move(s));
   }
   CheckpointSelector model;

@@ -419,13 +419,25 @@ EmbeddedCluster::EmbeddedCluster(EmbeddedClusterOptions options, EmbeddedCluster
                                  FileLock users)
     : options_(std::move(options)), state_(std::move(state)), users_lock_(std::move(users)) {}
 
+namespace {
+
+// The control lock, held while the cluster is started or stopped. A wait that runs out means
+// another process is stuck starting or stopping it: the database is unavailable to us.
+StatusOr<FileLock> LockControl(const Paths& paths, std::chrono::milliseconds timeout) {
+  auto lock = FileLock::Acquire(paths.control_lock, FileLock::Mode::kExclusive, timeout);
+  if (!lock.ok() && lock.status().code() == StatusCode::kDeadlineExceeded) {
+    return UnavailableError("the embedded PostgreSQL is busy: " + lock.status().message());
+  }
+  return lock;
+}
+
+}  // namespace
+
 StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Acquire(
     const EmbeddedClusterOptions& options) {
   TW_ASSIGN_OR_RETURN(ClusterOps ops, Prepare(options, /*create_dirs=*/true));
-  Paths paths = PathsFor(options.state_dir);
-  TW_ASSIGN_OR_RETURN(
-      FileLock control,
-      FileLock::Acquire(paths.control_lock, FileLock::Mode::kExclusive, options.lock_timeout));
+  Paths paths = PathsFor(ops.state().state_dir);
+  TW_ASSIGN_OR_RETURN(FileLock control, LockControl(paths, options.lock_timeout));
   TW_RETURN_IF_ERROR(ops.Initialize());
   TW_ASSIGN_OR_RETURN(bool running, ops.IsRunning());
   if (!running) TW_RETURN_IF_ERROR(ops.Start());
@@ -435,8 +447,28 @@ StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Acquire(
   EmbeddedClusterState state = ops.state();
   state.initialized = true;
   state.running = true;
+  EmbeddedClusterOptions canonical = options;
+  canonical.state_dir = state.state_dir;
   return std::unique_ptr<EmbeddedCluster>(
-      new EmbeddedCluster(options, std::move(state), std::move(users)));
+      new EmbeddedCluster(canonical, std::move(state), std::move(users)));
+}
+
+StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::AttachIfRunning(
+    const EmbeddedClusterOptions& options) {
+  TW_ASSIGN_OR_RETURN(ClusterOps ops, Prepare(options, /*create_dirs=*/false));
+  Paths paths = PathsFor(ops.state().state_dir);
+  if (!PathExists(paths.initialized_marker)) return std::unique_ptr<EmbeddedCluster>();
+  TW_ASSIGN_OR_RETURN(FileLock control, LockControl(paths, options.lock_timeout));
+  TW_ASSIGN_OR_RETURN(bool running, ops.IsRunning());
+  if (!running) return std::unique_ptr<EmbeddedCluster>();
+  TW_ASSIGN_OR_RETURN(FileLock users,
+                      FileLock::TryAcquire(paths.users_lock, FileLock::Mode::kShared));
+  EmbeddedClusterState state = ops.state();
+  state.running = true;
+  EmbeddedClusterOptions canonical = options;
+  canonical.state_dir = state.state_dir;
+  return std::unique_ptr<EmbeddedCluster>(
+      new EmbeddedCluster(canonical, std::move(state), std::move(users)));
 }
 
 StatusOr<EmbeddedClusterState> EmbeddedCluster::Inspect(const EmbeddedClusterOptions& options) {
@@ -455,12 +487,10 @@ Status EmbeddedCluster::Pin() {
 }
 
 StatusOr<bool> EmbeddedCluster::Stop(const EmbeddedClusterOptions& options, bool force) {
-  TW_ASSIGN_OR_RETURN(ClusterOps ops, Prepare(options, /*create_dirs=*/false));
-  Paths paths = PathsFor(options.state_dir);
   if (!PathExists(options.state_dir)) return true;
-  TW_ASSIGN_OR_RETURN(
-      FileLock control,
-      FileLock::Acquire(paths.control_lock, FileLock::Mode::kExclusive, options.lock_timeout));
+  TW_ASSIGN_OR_RETURN(ClusterOps ops, Prepare(options, /*create_dirs=*/false));
+  Paths paths = PathsFor(ops.state().state_dir);
+  TW_ASSIGN_OR_RETURN(FileLock control, LockControl(paths, options.lock_timeout));
   if (::unlink(paths.pinned.c_str()) != 0 && errno != ENOENT) {
     return ErrnoToStatus(errno, "cannot remove " + paths.pinned);
   }
@@ -476,9 +506,7 @@ Status EmbeddedCluster::Leave() {
   if (left_) return OkStatus();
   left_ = true;
   Paths paths = PathsFor(options_.state_dir);
-  TW_ASSIGN_OR_RETURN(
-      FileLock control,
-      FileLock::Acquire(paths.control_lock, FileLock::Mode::kExclusive, options_.lock_timeout));
+  TW_ASSIGN_OR_RETURN(FileLock control, LockControl(paths, options_.lock_timeout));
   users_lock_.Release();
   auto idle = FileLock::TryAcquire(paths.users_lock, FileLock::Mode::kExclusive);
   if (!idle.ok() || PathExists(paths.pinned)) return OkStatus();  // still in use, or pinned

@@ -59,6 +59,11 @@ class EmbeddedCluster {
   // the state directory.
   static StatusOr<std::unique_ptr<EmbeddedCluster>> Acquire(const EmbeddedClusterOptions& options);
 
+  // Registers this process as a user only if the cluster is running now (null otherwise): a
+  // reader such as `db status` that must neither start it nor have it stopped underneath.
+  static StatusOr<std::unique_ptr<EmbeddedCluster>> AttachIfRunning(
+      const EmbeddedClusterOptions& options);
+
   // Reads the state without starting anything.
   static StatusOr<EmbeddedClusterState> Inspect(const EmbeddedClusterOptions& options);
 

@@ -141,6 +141,7 @@ struct ResultRow {
   std::optional<double> sort_value;  // the --sort metric when it is not top1/top5
   std::optional<double> param_count_m;
   std::string source;
+  std::string provenance_json;  // where the numbers came from
   TimePoint created_at;
 };
 

@@ -542,7 +542,7 @@ StatusOr<std::vector<ResultRow>> PgStore::QueryResults(const ResultQuery& query)
                      "  (ec.config->>'crop_pct')::float8, ec.config->>'interpolation', ec.sha256, "
                      "  e.top1, e.top5, " +
                      sort_value +
-                     ", (c.metadata->>'param_count_m')::float8, e.source, " TW_PG_EPOCH_MICROS(
+                     ", (c.metadata->>'param_count_m')::float8, e.source, e.provenance::text, " TW_PG_EPOCH_MICROS(
                          "e.created_at") " FROM tw.evaluations e "
                                          "JOIN tw.checkpoints c ON c.id = e.checkpoint_id "
                                          "LEFT JOIN tw.runs r ON r.id = c.run_id "
@@ -574,7 +574,8 @@ StatusOr<std::vector<ResultRow>> PgStore::QueryResults(const ResultQuery& query)
       r.sort_value = OptionalField<double>(row[13]);
       r.param_count_m = OptionalField<double>(row[14]);
       r.source = row[15].as<std::string>();
-      r.created_at = FromEpochMicros(row[16].as<int64_t>());
+      r.provenance_json = row[16].as<std::string>();
+      r.created_at = FromEpochMicros(row[17].as<int64_t>());
       out.push_back(std::move(r));
     }
     return out;

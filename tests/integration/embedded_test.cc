@@ -3,7 +3,9 @@
 // as an unprivileged user when the CLI runs as root.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -11,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/process.h"
+#include "store/embedded_cluster.h"
 #include "tests/testing/paths.h"
 #include "tests/testing/temp_dir.h"
 
@@ -31,6 +34,7 @@ ProcessResult RunCli(const std::string& state_dir, const std::vector<std::string
   spec.run_as = as;
   spec.working_directory = "/";
   spec.timeout = std::chrono::seconds(180);
+  spec.max_output_bytes = 64 << 20;
   auto result = RunProcess(spec);
   EXPECT_TRUE(result.ok()) << result.status().ToString();
   return result.ok() ? *result : ProcessResult{};
@@ -155,6 +159,90 @@ TEST(EmbeddedClusterTest, AsRootTheClusterRunsAsAnUnprivilegedUser) {
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_THAT(refused.output, HasSubstr("cannot reach " + hidden + "/state"));
   EXPECT_THAT(refused.output, HasSubstr("has mode 0700"));
+}
+
+// A process that uses the cluster until it is killed: the library's Acquire in a forked child.
+class ClusterUser {
+ public:
+  explicit ClusterUser(const std::string& state_dir) {
+    int fds[2];
+    EXPECT_EQ(::pipe(fds), 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(fds[0]);
+      EmbeddedClusterOptions options;
+      options.state_dir = state_dir;
+      auto cluster = EmbeddedCluster::Acquire(options);
+      char ok = cluster.ok() ? 'y' : 'n';
+      if (::write(fds[1], &ok, 1) != 1) ::_exit(1);
+      while (true) ::pause();
+    }
+    ::close(fds[1]);
+    char ok = 'n';
+    EXPECT_EQ(::read(fds[0], &ok, 1), 1);
+    EXPECT_EQ(ok, 'y') << "the child could not acquire the cluster";
+    ::close(fds[0]);
+  }
+  ~ClusterUser() { Kill(); }
+  void Kill() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+TEST(EmbeddedClusterTest, AKilledUserLeaksNoReference) {
+  TempDir dir;
+  std::string state = dir.Sub("state");
+  ClusterUser user(state);
+  ASSERT_TRUE(Status(state)["running"].get<bool>());
+  // Another user comes and goes: the first still holds the cluster.
+  ASSERT_EQ(RunCli(state, {"dataset", "list"}).exit_code, 0);
+  EXPECT_TRUE(Status(state)["running"].get<bool>());
+  // SIGKILL: no Leave() runs, but the kernel drops its flock, so the next user that leaves is
+  // the last one and stops the cluster.
+  user.Kill();
+  EXPECT_TRUE(Status(state)["running"].get<bool>());
+  ASSERT_EQ(RunCli(state, {"dataset", "list"}).exit_code, 0);
+  EXPECT_FALSE(Status(state)["running"].get<bool>());
+}
+
+TEST(EmbeddedClusterTest, DbStopWaitsForUsersUnlessForced) {
+  TempDir dir;
+  std::string state = dir.Sub("state");
+  ASSERT_EQ(RunCli(state, {"db", "start"}).exit_code, 0);
+  ClusterUser user(state);
+  auto polite = RunCli(state, {"db", "stop"});
+  ASSERT_EQ(polite.exit_code, 0) << polite.output;
+  EXPECT_THAT(polite.output, HasSubstr("still in use"));
+  auto status = Status(state);
+  EXPECT_TRUE(status["running"].get<bool>());
+  EXPECT_FALSE(status["pinned"].get<bool>());
+  auto forced = RunCli(state, {"db", "stop", "--force"});
+  ASSERT_EQ(forced.exit_code, 0) << forced.output;
+  EXPECT_FALSE(Status(state)["running"].get<bool>());
+}
+
+TEST(EmbeddedClusterTest, ASquattedSocketDirectoryIsRefused) {
+  TempDir dir;
+  // Long enough that the socket goes to /tmp, where anyone could have made the folder first.
+  std::string state = dir.Sub(std::string(90, 's'));
+  std::string socket_dir = Status(state)["socket_dir"].get<std::string>();
+  ASSERT_EQ(socket_dir.rfind("/tmp/tw-", 0), 0u);
+  ::rmdir(socket_dir.c_str());
+  ASSERT_EQ(::mkdir(socket_dir.c_str(), 0777), 0);
+  ::chmod(socket_dir.c_str(), 0777);
+  auto refused = RunCli(state, {"dataset", "list"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_THAT(refused.output, HasSubstr("is not a private directory"));
+  ::rmdir(socket_dir.c_str());
+  auto fine = RunCli(state, {"dataset", "list"});
+  EXPECT_EQ(fine.exit_code, 0) << fine.output;
 }
 
 }  // namespace

@@ -6,15 +6,14 @@
 // Needs /usr/bin/python3 with numpy, PIL, torch and torchvision (scripts/setup installs them);
 // without them the test fails rather than skips, because parity is the point of the library.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <iomanip>
 #include <iostream>
 #include <map>
-#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>

@@ -106,6 +106,8 @@ def cases(rng):
     yield "damaged_truncated_no_eoi", "jpg", jpeg[:-2]
     yield "damaged_trailing_garbage", "jpg", jpeg + b"not image data" * 10
     yield "damaged_extraneous_before_eoi", "jpg", jpeg[:-2] + b"\x12\x34\x56" + jpeg[-2:]
+    app0_end = 4 + int.from_bytes(jpeg[4:6], "big")  # SOI, then APP0's marker and length
+    yield "damaged_extraneous_in_header", "jpg", jpeg[:app0_end] + b"\x00\x01" + jpeg[app0_end:]
     corrupt = bytearray(jpeg)
     for i in range(len(corrupt) // 2, len(corrupt) // 2 + 16):
         if corrupt[i] != 0xFF and corrupt[i - 1] != 0xFF:
@@ -113,6 +115,9 @@ def cases(rng):
             if corrupt[i] == 0xFF:
                 corrupt[i] = 0xFE
     yield "damaged_corrupt_entropy", "jpg", bytes(corrupt)
+    yield "damaged_corrupt_then_truncated", "jpg", bytes(corrupt[:len(corrupt) * 3 // 4])
+    progressive = encode(rgb, "JPEG", quality=90, progressive=True)
+    yield "damaged_progressive_truncated", "jpg", progressive[:len(progressive) * 3 // 4]
     png = encode(rgb, "PNG")
     yield "damaged_png_truncated_half", "png", png[:len(png) // 2]
     yield "damaged_png_no_iend", "png", png[:-12]

@@ -8,6 +8,8 @@
 #include <png.h>
 #include <turbojpeg.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -439,6 +441,34 @@ TEST(DecodeImageTest, DecodeImageFileReadsTheFileAndNamesItInErrors) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr(dir.Sub("empty.jpg"))));
   EXPECT_THAT(DecodeImageFile(dir.Sub("missing.jpg"), DecodeOptions()),
               StatusIs(StatusCode::kNotFound, HasSubstr("missing.jpg")));
+}
+
+// Damaged files must give a result or an InvalidArgument, never a crash (run under ASan too).
+TEST(DecodeImageTest, RandomlyDamagedFilesAreHandled) {
+  const std::string originals[] = {
+      EncodeJpeg(40, 24, TJPF_RGB, Noise(40 * 24 * 3, 11), 80),
+      EncodePng8(40, 24, 3, Noise(40 * 24 * 3, 12)),
+      EncodePng8(40, 24, 3, Noise(40 * 24 * 3, 13), /*interlaced=*/true)};
+  uint32_t seed = 14;
+  auto next = [&seed] { return seed = seed * 1664525u + 1013904223u; };
+  for (const std::string& original : originals) {
+    for (int round = 0; round < 300; ++round) {
+      std::string damaged = original;
+      for (int n = 0; n < 1 + round % 4; ++n) {
+        // Keep the signature so that the decoders, not the sniffing, see the damage.
+        const size_t at = 8 + next() % (damaged.size() - 8);
+        damaged[at] = static_cast<char>(next() >> 24);
+      }
+      if (round % 5 == 0) damaged.resize(8 + next() % (damaged.size() - 8));
+      const StatusOr<Image> image = DecodeImage(damaged, Channels(1 + 2 * (round % 2)), "d");
+      if (image.ok()) {
+        EXPECT_EQ(image->pixels.size(),
+                  static_cast<size_t>(image->width) * image->height * image->channels);
+      } else {
+        EXPECT_EQ(image.status().code(), StatusCode::kInvalidArgument) << image.status().ToString();
+      }
+    }
+  }
 }
 
 TEST(DecodeImageTest, ConcurrentDecodesAgree) {

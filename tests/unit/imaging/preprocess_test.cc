@@ -6,7 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "tests/testing/status_matchers.h"
@@ -294,6 +296,17 @@ TEST(PreprocessTest, CropPctAboveOnePadsWithZeros) {
       EXPECT_FLOAT_EQ(out[2 * 64 + y * 8 + x], inside ? 1.0f : 0.0f) << x << "," << y;
     }
   }
+}
+
+TEST(PreprocessTest, RefusesAspectRatiosThatOverflowTheResize) {
+  EXPECT_EQ(ShorterSideSize(1, 5000000, 256), std::make_pair(256, 1 << 30));  // saturated
+  PreprocessConfig config;
+  config.channels = 1;
+  config.mean = {0.5f};
+  config.std = {0.5f};
+  std::vector<float> out(224 * 224);
+  EXPECT_THAT(Preprocess(Constant(1, 5000000, 1, 7), config, out.data()),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("1x5000000")));
 }
 
 TEST(PreprocessTest, Errors) {

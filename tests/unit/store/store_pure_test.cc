@@ -26,13 +26,14 @@ TEST(CheckpointNameTest, AHexNameIsAHashPrefixFirstThenAModel) {
   EXPECT_EQ(selectors[1].model, "3f2a9c01");
 }
 
-TEST(CheckpointNameTest, ShortOrUppercaseHexIsOnlyAModelName) {
+TEST(CheckpointNameTest, ShortHexIsOnlyAModelNameAndUppercaseHexIsLowered) {
   TW_ASSERT_OK_AND_ASSIGN(auto short_hex, ParseCheckpointName("3f2a9c0"));
   ASSERT_EQ(short_hex.size(), 1u);
   EXPECT_EQ(short_hex[0].model, "3f2a9c0");
   TW_ASSERT_OK_AND_ASSIGN(auto upper, ParseCheckpointName("3F2A9C01"));
-  ASSERT_EQ(upper.size(), 1u);
-  EXPECT_FALSE(upper[0].sha256_prefix.has_value());
+  ASSERT_EQ(upper.size(), 2u);
+  EXPECT_EQ(upper[0].sha256_prefix, "3f2a9c01");
+  EXPECT_EQ(upper[1].model, "3F2A9C01");
 }
 
 TEST(CheckpointNameTest, RunSlashFile) {
