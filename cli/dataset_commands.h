@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "store/eval_config.h"
+#include "protocol/eval_config.h"
 
 namespace tw::cli {
 

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/dataset_commands.h"
+#include "cli/eval_command.h"
 #include "cli/exit_codes.h"
 #include "cli/settings.h"
 #include "common/csv.h"
@@ -239,6 +240,46 @@ int Main(int argc, char** argv) {
       dataset->add_subcommand("remove", "Delete a dataset that has no recorded evaluations");
   dataset_remove->add_option("NAME", dataset_name)->required();
 
+  // eval
+  EvalOptions eval_options;
+  auto* eval = app.add_subcommand(
+      "eval",
+      "Evaluate a checkpoint file on registered datasets with transferwatch-eval, and "
+      "record the results (a known evaluation key is answered from the store)");
+  eval->add_option("CKPT", eval_options.checkpoint,
+                   "TorchScript archive, or a state dict with --arch")
+      ->required();
+  eval->add_option("--dataset", eval_options.datasets, "Registered dataset (repeatable)")
+      ->required();
+  eval->add_option("--arch", eval_options.arch,
+                   "TorchScript architecture file for a state-dict checkpoint");
+  eval->add_option("--run", eval_options.run, "Run name (default: the checkpoint's folder)");
+  add_preprocessing(eval, &eval_options.preprocessing);
+  eval->add_option("--batch-size", eval_options.batch_size, "Images per forward pass (default 32)")
+      ->check(CLI::Range(1, 4096));
+  eval->add_option("--dtype", eval_options.dtype, "fp32 or bf16")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  eval->add_option("--device", eval_options.device, "cpu, cuda or cuda:N");
+  eval->add_flag("--fast-jpeg", eval_options.fast_jpeg,
+                 "Decode large JPEGs at reduced size (faster; other pixels: part of the key)");
+  eval->add_option("--threads", eval_options.threads, "Model threads (0 = one per core)")
+      ->check(CLI::Range(0, 1024));
+  eval->add_option("--decode-threads", eval_options.decode_threads, "Image decoding threads")
+      ->check(CLI::Range(1, 1024));
+  eval->add_flag("--skip-bad-images", eval_options.skip_bad_images,
+                 "Count and record unreadable images instead of failing the dataset");
+  eval->add_flag("--force", eval_options.force,
+                 "Run even when the result is recorded, and check it is reproduced bit for bit");
+
+  // predictions export
+  ExportOptions export_options;
+  auto* predictions = app.add_subcommand("predictions", "Per-sample predictions");
+  predictions->require_subcommand(1);
+  auto* predictions_export = predictions->add_subcommand(
+      "export", "Write a checkpoint's per-sample predictions on a dataset (CSV or JSON lines)");
+  predictions_export->add_option("CKPT", export_options.checkpoint, "Checkpoint name")->required();
+  predictions_export->add_option("--dataset", export_options.dataset, "Dataset")->required();
+
   // models / checkpoints
   ListCheckpointsOptions models_options;
   models_options.imported_only = true;
@@ -349,6 +390,19 @@ int Main(int argc, char** argv) {
         status = ImportTimm(ctx, import_options);
       } else if (dataset_list->parsed()) {
         status = ListDatasets(ctx);
+      } else if (eval->parsed()) {
+        eval_options.progress = ::isatty(STDERR_FILENO) != 0;
+        eval_options.evaluator = FindEvaluator();
+        const char* tmp = std::getenv("TMPDIR");
+        eval_options.work_dir = (tmp != nullptr && *tmp == '/') ? tmp : "/tmp";
+        if (format == OutputFormat::kCsv) {
+          status = InvalidArgumentError("eval prints table or json");
+        } else {
+          status = Eval(ctx, eval_options);
+        }
+      } else if (predictions_export->parsed()) {
+        export_options.format = format == OutputFormat::kJson ? "jsonl" : "csv";
+        status = ExportPredictions(ctx, export_options);
       } else if (dataset_add->parsed()) {
         add_options.progress = ::isatty(STDERR_FILENO) != 0;
         status = DatasetAdd(ctx, add_options);

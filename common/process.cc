@@ -33,8 +33,8 @@ StatusOr<UserIdentity> FromPasswd(struct passwd* pw, const std::string& what) {
 // Everything the child does between fork and exec must be async-signal-safe: no allocation.
 // So argv/envp and the group list are prepared before forking.
 [[noreturn]] void ChildExec(const ProcessSpec& spec, char* const* argv, char* const* envp,
-                            const std::vector<gid_t>& groups, pid_t parent, int output_fd,
-                            int error_fd) {
+                            const std::vector<gid_t>& groups, pid_t parent, int stdout_fd,
+                            int stderr_fd, int error_fd) {
   auto fail = [error_fd](const char* what) {
     int err = errno;
     // Report "<what>:<errno>" to the parent through the close-on-exec error pipe.
@@ -59,7 +59,7 @@ StatusOr<UserIdentity> FromPasswd(struct passwd* pw, const std::string& what) {
   if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
   int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0 || ::dup2(devnull, STDIN_FILENO) < 0) fail("stdin");
-  if (::dup2(output_fd, STDOUT_FILENO) < 0 || ::dup2(output_fd, STDERR_FILENO) < 0) fail("dup2");
+  if (::dup2(stdout_fd, STDOUT_FILENO) < 0 || ::dup2(stderr_fd, STDERR_FILENO) < 0) fail("dup2");
   // Nothing else of ours leaks into the child (a daemonised postmaster would keep it forever):
   // close every descriptor but 0-2 and the close-on-exec error pipe.
   if (error_fd > 3) ::close_range(3, static_cast<unsigned>(error_fd) - 1, 0);
@@ -165,27 +165,36 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
   }
   pid_t parent = ::getpid();
 
-  int output_pipe[2];
-  int error_pipe[2];
-  if (::pipe2(output_pipe, O_CLOEXEC) != 0) return ErrnoToStatus(errno, "pipe");
-  if (::pipe2(error_pipe, O_CLOEXEC) != 0) {
+  // stdout and stderr share one pipe, unless stdout is read line by line (then stderr has its
+  // own, collected into ProcessResult::output).
+  const bool by_line = static_cast<bool>(spec.on_stdout_line);
+  int output_pipe[2] = {-1, -1};
+  int stderr_pipe[2] = {-1, -1};
+  int error_pipe[2] = {-1, -1};
+  auto close_all = [&] {
+    for (int fd : {output_pipe[0], output_pipe[1], stderr_pipe[0], stderr_pipe[1], error_pipe[0],
+                   error_pipe[1]}) {
+      if (fd >= 0) ::close(fd);
+    }
+  };
+  if (::pipe2(output_pipe, O_CLOEXEC) != 0 || (by_line && ::pipe2(stderr_pipe, O_CLOEXEC) != 0) ||
+      ::pipe2(error_pipe, O_CLOEXEC) != 0) {
     int err = errno;
-    ::close(output_pipe[0]);
-    ::close(output_pipe[1]);
+    close_all();
     return ErrnoToStatus(err, "pipe");
   }
   pid_t pid = ::fork();
   if (pid < 0) {
     int err = errno;
-    for (int fd : {output_pipe[0], output_pipe[1], error_pipe[0], error_pipe[1]}) ::close(fd);
+    close_all();
     return ErrnoToStatus(err, "fork");
   }
   if (pid == 0) {
-    ::close(output_pipe[0]);
-    ::close(error_pipe[0]);
-    ChildExec(spec, argv.data(), envp.data(), groups, parent, output_pipe[1], error_pipe[1]);
+    ChildExec(spec, argv.data(), envp.data(), groups, parent, output_pipe[1],
+              by_line ? stderr_pipe[1] : output_pipe[1], error_pipe[1]);
   }
   ::close(output_pipe[1]);
+  if (by_line) ::close(stderr_pipe[1]);
   ::close(error_pipe[1]);
 
   // Did exec succeed? The error pipe closes (EOF) on exec; a message arrives on failure.
@@ -202,8 +211,16 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
   ProcessResult result;
   auto deadline = std::chrono::steady_clock::now() + spec.timeout;
   bool timed_out = false;
+  std::string line;  // a stdout line still being received
+  auto collect = [&](const char* data, size_t n) {
+    size_t room = spec.max_output_bytes - std::min(spec.max_output_bytes, result.output.size());
+    result.output.append(data, std::min(room, n));
+  };
   if (exec_error.empty()) {
-    while (true) {
+    // Open descriptors still to drain: stdout (+ stderr when separate).
+    std::vector<int> open = {output_pipe[0]};
+    if (by_line) open.push_back(stderr_pipe[0]);
+    while (!open.empty()) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                       deadline - std::chrono::steady_clock::now())
                       .count();
@@ -213,19 +230,41 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
         ::kill(pid, SIGKILL);
         break;
       }
-      struct pollfd pfd {
-        output_pipe[0], POLLIN, 0
-      };
-      int ready = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 1000)));
+      std::vector<struct pollfd> fds;
+      for (int fd : open) fds.push_back(pollfd{fd, POLLIN, 0});
+      int ready = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<long long>(left, 1000)));
       if (ready < 0 && errno == EINTR) continue;
       if (ready <= 0) continue;
-      ssize_t n = ::read(output_pipe[0], buf, sizeof(buf));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // EOF: every writer (the child and anything it forked) closed it.
-      size_t room = spec.max_output_bytes - std::min(spec.max_output_bytes, result.output.size());
-      result.output.append(buf, std::min(room, static_cast<size_t>(n)));
+      for (const auto& pfd : fds) {
+        if (pfd.revents == 0) continue;
+        ssize_t n = ::read(pfd.fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          // EOF: every writer (the child and anything it forked) closed it.
+          open.erase(std::find(open.begin(), open.end(), pfd.fd));
+          continue;
+        }
+        if (!by_line || pfd.fd != output_pipe[0]) {
+          collect(buf, static_cast<size_t>(n));
+          continue;
+        }
+        line.append(buf, static_cast<size_t>(n));
+        size_t start = 0;
+        for (size_t nl = line.find('\n'); nl != std::string::npos; nl = line.find('\n', start)) {
+          spec.on_stdout_line(std::string_view(line.data() + start, nl - start));
+          start = nl + 1;
+        }
+        line.erase(0, start);
+        if (line.size() > spec.max_output_bytes) {
+          // A runaway line: keep the start for the error message, drop the rest.
+          collect(line.data(), line.size());
+          line.clear();
+        }
+      }
     }
+    if (by_line && !line.empty()) spec.on_stdout_line(line);
   }
+  if (by_line) ::close(stderr_pipe[0]);
   ::close(output_pipe[0]);
   int wstatus = 0;
   while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {

@@ -6,8 +6,10 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -36,6 +38,9 @@ struct ProcessSpec {
   std::string working_directory;  // empty: inherit
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
   size_t max_output_bytes = 1 << 20;  // stdout and stderr together; the rest is dropped
+  // When set, stdout is read line by line (without the newline) and handed over as it arrives,
+  // on the calling thread; ProcessResult::output then holds stderr only.
+  std::function<void(std::string_view line)> on_stdout_line;
 };
 
 struct ProcessResult {

@@ -295,6 +295,17 @@ StatusOr<LoadedModel> LoadCheckpointImpl(const std::string& path,
   } catch (const std::exception& e) {
     return InvalidArgumentError(source + ": " + ExceptionReason(e));
   }
+  if (options.dtype == "bf16") {
+    try {
+      model.module.to(at::kBFloat16);
+      model.dtype = at::kBFloat16;
+    } catch (const std::exception& e) {
+      return InvalidArgumentError(source +
+                                  ": cannot convert the model to bf16: " + ExceptionReason(e));
+    }
+  } else if (options.dtype != "fp32") {
+    return InvalidArgumentError("dtype must be fp32 or bf16, not \"" + options.dtype + "\"");
+  }
   if (options.optimize) Optimize(model);
   return model;
 }
@@ -325,8 +336,11 @@ StatusOr<at::Tensor> Forward(LoadedModel& model, const at::Tensor& batch) {
   c10::IValue output;
   try {
     c10::InferenceMode inference;
-    output =
-        model.module.forward({batch.device() == model.device ? batch : batch.to(model.device)});
+    at::Tensor input = batch;
+    if (input.device() != model.device || input.scalar_type() != model.dtype) {
+      input = input.to(model.device, model.dtype);
+    }
+    output = model.module.forward({input});
   } catch (const std::exception& e) {
     return InvalidArgumentError("model forward failed on input " + ShapeString(batch.sizes()) +
                                 ": " + ExceptionReason(e));

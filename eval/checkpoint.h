@@ -41,12 +41,16 @@ struct LoadOptions {
   // Apply torch::jit::optimize_for_inference (which freezes) after loading. If it throws, fall
   // back to torch::jit::freeze, then to the module as loaded, saying so in LoadedModel::notes.
   bool optimize = true;
+  // "fp32" | "bf16": the weights are converted before optimising, inputs at Forward. bf16 uses
+  // AVX512-BF16 on CPUs that have it; it changes numerics, so it is part of the eval config.
+  std::string dtype = "fp32";
 };
 
 struct LoadedModel {
   torch::jit::Module module;  // in eval() mode, on `device`
   CheckpointFormat format = CheckpointFormat::kTorchScript;
   c10::Device device = c10::Device(c10::kCPU);
+  c10::ScalarType dtype = c10::kFloat;
   bool optimized = false;  // optimize_for_inference succeeded
   // What a reader of the results should know, e.g. "optimize_for_inference failed: ...; using
   // torch::jit::freeze".

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "common/sha256.h"
+#include "protocol/eval_config.h"
 #include "store/checkpoint_name.h"
-#include "store/eval_config.h"
 #include "store/pg_admin.h"
 #include "tests/testing/pg_test.h"
 #include "tests/testing/status_matchers.h"

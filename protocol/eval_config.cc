@@ -1,4 +1,4 @@
-#include "store/eval_config.h"
+#include "protocol/eval_config.h"
 
 #include <cmath>
 #include <nlohmann/json.hpp>
