@@ -55,10 +55,11 @@ const char* OutcomeText(RegistrationOutcome outcome) {
 // Registers one manifest and prints what happened.
 Status Register(CommandContext& ctx, const std::string& name, const Manifest& manifest,
                 const std::string& root, const std::optional<std::string>& reference,
-                const std::string& default_config_json) {
+                bool create_missing_reference, const std::string& default_config_json) {
   DatasetRegistration reg;
   reg.name = name;
   reg.reference = reference;
+  reg.create_missing_reference = create_missing_reference;
   TW_ASSIGN_OR_RETURN(reg.protocol_json, ProtocolSummary(manifest));
   TW_ASSIGN_OR_RETURN(reg.manifest_canonical, datasets::ManifestToCanonicalJson(manifest));
   reg.manifest_sha256 = Sha256Hex(reg.manifest_canonical);
@@ -171,7 +172,7 @@ Status DatasetAdd(CommandContext& ctx, const DatasetAddOptions& options) {
                                      " classes to derive " + *preset->derived_reference + " from");
     }
     TW_RETURN_IF_ERROR(Register(ctx, *preset->derived_reference, clean, base->root, "imagenet",
-                                base->default_config_json));
+                                false, base->default_config_json));
   }
 
   ProgressLine progress("hashing " + options.name, "files", options.progress);
@@ -182,7 +183,9 @@ Status DatasetAdd(CommandContext& ctx, const DatasetAddOptions& options) {
   auto manifest = datasets::ScanDataset(source);
   progress.Finish();
   if (!manifest.ok()) return manifest.status();
-  return Register(ctx, options.name, *manifest, source.root, reference,
+  // A preset's reference may be registered later; a --reference the user typed must exist.
+  bool create_reference = !options.reference && preset && preset->reference;
+  return Register(ctx, options.name, *manifest, source.root, reference, create_reference,
                   PreprocessingJson(defaults));
 }
 

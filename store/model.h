@@ -159,8 +159,12 @@ struct PoolRow {
 struct DatasetRegistration {
   std::string name;
   std::optional<std::string> reference;  // a registered dataset's name
-  std::string protocol_json = "{}";      // canonical summary, shown by `dataset list`
-  std::string manifest_canonical;        // the manifest document
+  // Register the reference by name (without files) when it does not exist yet, as imports do:
+  // a preset's reference (imagenet) may be added after its variant. An explicit --reference
+  // must exist (a typo is not a new dataset).
+  bool create_missing_reference = false;
+  std::string protocol_json = "{}";  // canonical summary, shown by `dataset list`
+  std::string manifest_canonical;    // the manifest document
   std::string manifest_sha256;
   std::string files_sha256;
   int num_files = 0;

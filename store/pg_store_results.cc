@@ -53,6 +53,10 @@ StatusOr<RegistrationResult> PgStore::RegisterDataset(const DatasetRegistration&
     // order, never a duplicate version number).
     tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('tw.dataset:' || $1))", reg.name);
     std::optional<int64_t> reference_id;
+    if (reg.reference && reg.create_missing_reference) {
+      tx.exec_params("INSERT INTO tw.datasets (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+                     *reg.reference);
+    }
     if (reg.reference) {
       auto ref = tw::pg::OptionalField<int64_t>(tx.exec_params1(
           "SELECT (SELECT id FROM tw.datasets WHERE name = $1)", *reg.reference)[0]);
