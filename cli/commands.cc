@@ -185,10 +185,10 @@ Status Results(CommandContext& ctx, const ResultsOptions& options) {
   } else {
     listing.columns = {{"checkpoint", ""}, {"origin", ""},   {"run", ""},           {"sha256", ""},
                        {"img_size", ""},   {"crop_pct", ""}, {"interpolation", ""}, {"dataset", ""},
-                       {"top1", ""},       {"top5", ""}};
+                       {"top1", ""},       {"top5", ""},     {"nll", ""},           {"ece", ""}};
     if (extra_metric) listing.columns.push_back({options.sort, ""});
-    for (const char* key :
-         {"param_count_m", "eval_config", "source", "evaluation_id", "provenance", "created_at"}) {
+    for (const char* key : {"param_count_m", "eval_config", "source", "evaluation_id", "metrics",
+                            "provenance", "created_at"}) {
       listing.columns.push_back({key, ""});
     }
   }
@@ -209,12 +209,16 @@ Status Results(CommandContext& ctx, const ResultsOptions& options) {
              OrNull(r.interpolation),
              r.dataset,
              r.top1,
-             OrNull(r.top5)};
+             OrNull(r.top5),
+             OrNull(r.nll),
+             OrNull(r.ece)};
       if (extra_metric) row.push_back(OrNull(r.sort_value));
       row.push_back(OrNull(r.param_count_m));
       row.push_back(r.eval_config_sha256);
       row.push_back(r.source);
       row.push_back(r.evaluation_id);
+      row.push_back(ctx.format == OutputFormat::kJson ? Json::parse(r.metrics_json)
+                                                      : Json(r.metrics_json));
       // An object in JSON; its JSON text in a CSV cell.
       row.push_back(ctx.format == OutputFormat::kJson ? Json::parse(r.provenance_json)
                                                       : Json(r.provenance_json));

@@ -235,7 +235,6 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
           Json start = Json::parse(event->json, nullptr, false);
           if (start.is_object()) {
             start.erase("event");
-            start.erase("passes");
             provenance = start;
           }
           break;

@@ -542,7 +542,8 @@ StatusOr<std::vector<ResultRow>> PgStore::QueryResults(const ResultQuery& query)
                      "  (ec.config->>'crop_pct')::float8, ec.config->>'interpolation', ec.sha256, "
                      "  e.top1, e.top5, " +
                      sort_value +
-                     ", (c.metadata->>'param_count_m')::float8, e.source, e.provenance::text, " TW_PG_EPOCH_MICROS(
+                     ", (c.metadata->>'param_count_m')::float8, e.source, e.provenance::text, "
+                     "e.nll, e.ece, e.metrics::text, " TW_PG_EPOCH_MICROS(
                          "e.created_at") " FROM tw.evaluations e "
                                          "JOIN tw.checkpoints c ON c.id = e.checkpoint_id "
                                          "LEFT JOIN tw.runs r ON r.id = c.run_id "
@@ -575,7 +576,10 @@ StatusOr<std::vector<ResultRow>> PgStore::QueryResults(const ResultQuery& query)
       r.param_count_m = OptionalField<double>(row[14]);
       r.source = row[15].as<std::string>();
       r.provenance_json = row[16].as<std::string>();
-      r.created_at = FromEpochMicros(row[17].as<int64_t>());
+      r.nll = OptionalField<double>(row[17]);
+      r.ece = OptionalField<double>(row[18]);
+      r.metrics_json = row[19].as<std::string>();
+      r.created_at = FromEpochMicros(row[20].as<int64_t>());
       out.push_back(std::move(r));
     }
     return out;

@@ -1,0 +1,212 @@
+// `transferwatch eval` on datasets that share files and on a corruption suite: one forward pass
+// over the union of the files, each dataset scored by its own protocol, and the corruption
+// suite's CE/mCE. The model is defined in C++ (torch::jit::Module::define); images come from
+// Pillow (/usr/bin/python3), the reference decoder.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/script.h>
+
+#include <cstdlib>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/process.h"
+#include "tests/testing/paths.h"
+#include "tests/testing/temp_dir.h"
+
+namespace tw {
+namespace {
+
+using ::testing::HasSubstr;
+using ::tw::testing::TempDir;
+
+// A 1000-class "model": per-channel means through a fixed linear layer. Deterministic, cheap,
+// and it gives different images different logits.
+void SaveModel(const std::string& path) {
+  torch::manual_seed(7);
+  torch::jit::Module m("TinyPool");
+  m.register_parameter("w", torch::randn({1000, 3}), false);
+  m.register_parameter("b", torch::randn({1000}) * 0.1, false);
+  m.define(R"(
+    def forward(self, x):
+        pooled = x.mean(dim=[2, 3])
+        return torch.matmul(pooled, self.w.t()) + self.b
+  )");
+  m.save(path);
+}
+
+// Writes PNG images with Pillow: [(relative path, width, height, seed)].
+void MakeImages(const std::string& root, const std::vector<std::string>& paths, int width,
+                int height) {
+  std::string script =
+      "import sys, os, numpy as np\n"
+      "from PIL import Image\n"
+      "root, w, h = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])\n"
+      "for i, rel in enumerate(sys.argv[4:]):\n"
+      "    p = os.path.join(root, rel); os.makedirs(os.path.dirname(p), exist_ok=True)\n"
+      "    a = (np.random.default_rng(i).random((h, w, 3)) * 255).astype(np.uint8)\n"
+      "    Image.fromarray(a).save(p)\n";
+  ProcessSpec spec;
+  spec.argv = {"/usr/bin/python3",    "-c", script, root, std::to_string(width),
+               std::to_string(height)};
+  spec.argv.insert(spec.argv.end(), paths.begin(), paths.end());
+  auto result = RunProcess(spec);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_EQ(result->exit_code, 0) << "image generation needs Debian's python3-pil and "
+                                     "python3-numpy (scripts/setup): "
+                                  << result->output;
+}
+
+class EvalProtocolsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SaveModel(tmp_.Sub("model.pt"));
+    ASSERT_EQ(Cli({"db", "start"}).exit_code, 0);
+  }
+  void TearDown() override { Cli({"db", "stop", "--force"}); }
+
+  ProcessResult Cli(std::vector<std::string> args) {
+    ProcessSpec spec;
+    spec.argv = {::tw::testing::CliPath(), "--state-dir", tmp_.Sub("state")};
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+    spec.env = {"TRANSFERWATCH_DATABASE_URL", "TRANSFERWATCH_HOME", "TRANSFERWATCH_CONFIG",
+                "XDG_CONFIG_HOME=/nonexistent"};
+    spec.max_output_bytes = 32 << 20;
+    spec.timeout = std::chrono::minutes(5);
+    auto result = RunProcess(spec);
+    EXPECT_TRUE(result.ok()) << result.status().ToString();
+    return result.ok() ? *result : ProcessResult{};
+  }
+
+  nlohmann::json Json(std::vector<std::string> args) {
+    args.push_back("--format");
+    args.push_back("json");
+    auto result = Cli(args);
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    auto doc = nlohmann::json::parse(result.output, nullptr, false);
+    EXPECT_FALSE(doc.is_discarded()) << result.output;
+    return doc;
+  }
+
+  TempDir tmp_;
+};
+
+TEST_F(EvalProtocolsTest, DatasetsSharingFilesCostOneForwardPass) {
+  // ImageNet val: two classes of ImageNet-A (n01498041, n01531178) and one other (n01440764).
+  std::vector<std::string> val;
+  for (const char* cls : {"n01498041", "n01531178", "n01440764"}) {
+    for (int i = 0; i < 3; ++i) val.push_back(std::string(cls) + "/v" + std::to_string(i) + ".png");
+  }
+  MakeImages(tmp_.Sub("val"), val, 80, 60);
+  MakeImages(tmp_.Sub("a"), {"n01498041/a0.png", "n01531178/a1.png"}, 64, 64);
+  ASSERT_EQ(Cli({"dataset", "add", "imagenet", tmp_.Sub("val"), "--preset", "imagenet",
+                 "--img-size", "32", "--crop-pct", "1"})
+                .exit_code,
+            0);
+  auto a = Cli({"dataset", "add", "imagenet-a", tmp_.Sub("a"), "--preset", "imagenet-a",
+                "--img-size", "32", "--crop-pct", "1"});
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+
+  nlohmann::json run = Json({"eval", tmp_.Sub("model.pt"), "--dataset", "imagenet", "--dataset",
+                             "imagenet-a-clean", "--dataset", "imagenet-a", "--batch-size", "4"});
+  ASSERT_EQ(run["evaluations"].size(), 3u);
+  std::map<std::string, nlohmann::json> by_name;
+  for (const auto& e : run["evaluations"]) by_name[e["dataset"]] = e;
+  EXPECT_EQ(by_name["imagenet"]["n"], 9);
+  EXPECT_EQ(by_name["imagenet-a-clean"]["n"], 6);  // val restricted to A's classes
+  EXPECT_EQ(by_name["imagenet-a"]["n"], 2);
+  for (const auto& [name, e] : by_name) EXPECT_FALSE(e["cached"].get<bool>()) << name;
+
+  // One pass: the 9 val images (the clean subset reuses 6 of them) and A's 2, not 17.
+  nlohmann::json results = Json({"results", "--dataset", "imagenet-a-clean"});
+  ASSERT_EQ(results["results"].size(), 1u);
+  nlohmann::json passes = results["results"][0]["provenance"]["passes"];
+  ASSERT_EQ(passes.size(), 1u) << passes.dump();
+  EXPECT_EQ(passes[0]["images"], 11);
+  EXPECT_EQ(passes[0]["datasets"].size(), 3u);
+
+  // The subset changes the scoring, not the forward pass: every clean prediction is one of
+  // A's 200 classes, while ImageNet val's may be any of the 1000.
+  auto exported = Cli({"predictions", "export", "val/model.pt", "--dataset", "imagenet-a-clean"});
+  ASSERT_EQ(exported.exit_code, 3)
+      << "the checkpoint's run is the folder it is in: " << exported.output;
+  std::string name = tmp_.path().substr(tmp_.path().rfind('/') + 1) + "/model.pt";
+  auto clean = Cli({"predictions", "export", name, "--dataset", "imagenet-a-clean"});
+  ASSERT_EQ(clean.exit_code, 0) << clean.output;
+  std::string a_indices = ::tw::testing::ReadTestFile(
+      std::string(::tw::testing::ImagenetDataDir()) + "/imagenet_a_indices.txt");
+  std::set<std::string> allowed;
+  std::stringstream lines(a_indices);
+  for (std::string line; std::getline(lines, line);) allowed.insert(line);
+  std::stringstream csv(clean.output);
+  std::string row;
+  std::getline(csv, row);  // header
+  int rows = 0;
+  while (std::getline(csv, row)) {
+    std::string pred1 = row.substr(row.find(',') + 1);
+    pred1 = pred1.substr(0, pred1.find(','));
+    EXPECT_TRUE(allowed.count(pred1)) << "prediction " << pred1 << " is outside A's classes";
+    ++rows;
+  }
+  EXPECT_EQ(rows, 6);
+
+  // Asking again is answered from the store.
+  nlohmann::json cached = Json({"eval", tmp_.Sub("model.pt"), "--dataset", "imagenet", "--dataset",
+                                "imagenet-a", "--batch-size", "4"});
+  for (const auto& e : cached["evaluations"]) EXPECT_TRUE(e["cached"].get<bool>());
+}
+
+TEST_F(EvalProtocolsTest, CorruptionSuitesReportSubsetsAndCe) {
+  std::vector<std::string> files;
+  for (const char* corruption : {"gaussian_noise", "fog", "made_up"}) {
+    for (int severity = 1; severity <= 5; ++severity) {
+      for (const char* cls : {"n01440764", "n01443537"}) {
+        files.push_back(std::string(corruption) + "/" + std::to_string(severity) + "/" + cls +
+                        "/x.png");
+      }
+    }
+  }
+  MakeImages(tmp_.Sub("c"), files, 32, 32);  // already at img_size: no resize, no crop
+  auto added =
+      Cli({"dataset", "add", "c", tmp_.Sub("c"), "--preset", "imagenet-c", "--img-size", "32"});
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  nlohmann::json run = Json({"eval", tmp_.Sub("model.pt"), "--dataset", "c"});
+  ASSERT_EQ(run["evaluations"].size(), 1u);
+  EXPECT_EQ(run["evaluations"][0]["n"], 30);
+
+  nlohmann::json results = Json({"results", "--dataset", "c"});
+  ASSERT_EQ(results["results"].size(), 1u);
+  const nlohmann::json& corruption = results["results"][0]["metrics"]["corruption"];
+  ASSERT_TRUE(corruption.is_object()) << results.dump();
+  EXPECT_EQ(corruption["subsets"].size(), 15u);  // 3 corruptions x 5 severities
+  // CE needs the AlexNet normaliser: known corruptions have one, a made-up one has none, and
+  // mCE is the mean of the CEs there are.
+  ASSERT_TRUE(corruption["ce"]["gaussian_noise"].is_number());
+  ASSERT_TRUE(corruption["ce"]["fog"].is_number());
+  EXPECT_TRUE(corruption["ce"]["made_up"].is_null());
+  EXPECT_NEAR(
+      corruption["mce"].get<double>(),
+      (corruption["ce"]["gaussian_noise"].get<double>() + corruption["ce"]["fog"].get<double>()) /
+          2,
+      1e-12);
+  // CE = mean error over the severities / AlexNet's mean error.
+  double error_sum = 0;
+  for (const auto& subset : corruption["subsets"]) {
+    if (subset["corruption"] == "fog") error_sum += (100 - subset["top1"].get<double>()) / 100;
+  }
+  EXPECT_NEAR(corruption["ce"]["fog"].get<double>(), error_sum / 5 / 0.819324, 1e-9);
+
+  // A suite's images are evaluated as they are: one of another size is refused, by name.
+  std::vector<std::string> big = {"fog/1/n01440764/big.png"};
+  MakeImages(tmp_.Sub("c2"), big, 48, 48);
+  ASSERT_EQ(
+      Cli({"dataset", "add", "c2", tmp_.Sub("c2"), "--preset", "imagenet-c", "--img-size", "32"})
+          .exit_code,
+      0);
+  auto refused = Cli({"eval", tmp_.Sub("model.pt"), "--dataset", "c2"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_THAT(refused.output, HasSubstr("big.png"));
+}
+
+}  // namespace
+}  // namespace tw
