@@ -311,9 +311,10 @@ class JobRunner {
         continue;
       }
       if (width != run.manifest.protocol.model_classes) {
-        run.failed = InvalidArgumentError("the model outputs " + std::to_string(width) +
-                                          " classes, but " + run.job->name + " has " +
-                                          std::to_string(run.manifest.protocol.model_classes));
+        run.failed =
+            InvalidArgumentError(job_.checkpoint_path + ": the model outputs " +
+                                 std::to_string(width) + " classes, but " + run.job->name +
+                                 " has " + std::to_string(run.manifest.protocol.model_classes));
         continue;
       }
       auto record = run.accumulator->Add(row, file.labels);
