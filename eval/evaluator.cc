@@ -77,16 +77,10 @@ StatusOr<imaging::PreprocessConfig> PreprocessFor(const EvalConfig& config,
   return p;
 }
 
+// Datasets whose images are prepared the same way share a pass.
 std::string PassKey(const EvalConfig& c, bool resize_and_crop) {
-  Json key = {{"img_size", c.img_size},
-              {"crop_pct", c.crop_pct},
-              {"interpolation", c.interpolation},
-              {"mean", c.mean},
-              {"std", c.std},
-              {"channels", c.channels},
-              {"fast_jpeg", c.fast_jpeg},
-              {"resize", resize_and_crop}};
-  return key.dump();
+  return PreprocessingJson(c) + (c.fast_jpeg ? "+fast_jpeg" : "") +
+         (resize_and_crop ? "" : "+no_resize");
 }
 
 StatusOr<datasets::Manifest> LoadManifest(const JobDataset& d) {

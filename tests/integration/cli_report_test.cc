@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/process.h"
+#include "tests/testing/cli.h"
 #include "tests/testing/paths.h"
 #include "tests/testing/pg_test.h"
 #include "tests/testing/status_matchers.h"
@@ -27,18 +28,7 @@ using ::tw::testing::TempDir;
 
 ProcessResult RunCli(const std::vector<std::string>& args,
                      const std::vector<std::string>& env = {}) {
-  ProcessSpec spec;
-  spec.argv = {::tw::testing::CliPath()};
-  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  // Nothing from the developer's environment or config files leaks in.
-  spec.env = {"TRANSFERWATCH_DATABASE_URL", "TRANSFERWATCH_HOME", "TRANSFERWATCH_CONFIG",
-              "XDG_CONFIG_HOME=/nonexistent"};
-  spec.env.insert(spec.env.end(), env.begin(), env.end());
-  spec.timeout = std::chrono::seconds(120);
-  spec.max_output_bytes = 64 << 20;  // a full report's JSON is a few MB
-  auto result = RunProcess(spec);
-  EXPECT_TRUE(result.ok()) << result.status().ToString();
-  return result.ok() ? *result : ProcessResult{};
+  return ::tw::testing::RunCli(::tw::testing::CliCall{args, env, {}, ""});
 }
 
 // ---- An independent computation of the report, from the CSV files ---------------------------
@@ -229,13 +219,9 @@ class CliTest : public ::testing::Test {
     ASSERT_EQ(result.exit_code, 0) << result.output;
   }
   nlohmann::json Json(std::vector<std::string> args) {
-    args.push_back("--format");
-    args.push_back("json");
-    auto result = Cli(args);
-    EXPECT_EQ(result.exit_code, 0) << result.output;
-    auto doc = nlohmann::json::parse(result.output, nullptr, false);
-    EXPECT_FALSE(doc.is_discarded()) << result.output;
-    return doc;
+    auto db = Db();
+    args.insert(args.begin(), db.begin(), db.end());
+    return ::tw::testing::RunCliJson(args);
   }
   std::unique_ptr<ScratchDatabase> db_;
 };

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "common/process.h"
+#include "tests/testing/cli.h"
 #include "tests/testing/paths.h"
 #include "tests/testing/pg_test.h"
 #include "tests/testing/temp_dir.h"
@@ -28,26 +28,15 @@ class DatasetCliTest : public ::testing::Test {
     ASSERT_TRUE(db_->ok());
   }
 
-  ProcessResult Cli(std::vector<std::string> args) {
-    ProcessSpec spec;
-    spec.argv = {::tw::testing::CliPath(), "--database", db_->conninfo()};
-    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-    spec.env = {"TRANSFERWATCH_DATABASE_URL", "TRANSFERWATCH_HOME", "TRANSFERWATCH_CONFIG",
-                "XDG_CONFIG_HOME=/nonexistent"};
-    spec.max_output_bytes = 16 << 20;
-    auto result = RunProcess(spec);
-    EXPECT_TRUE(result.ok()) << result.status().ToString();
-    return result.ok() ? *result : ProcessResult{};
+  std::vector<std::string> WithDb(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--database", db_->conninfo()});
+    return args;
   }
-
+  ProcessResult Cli(std::vector<std::string> args) {
+    return ::tw::testing::RunCli(WithDb(std::move(args)));
+  }
   nlohmann::json Json(std::vector<std::string> args) {
-    args.push_back("--format");
-    args.push_back("json");
-    auto result = Cli(args);
-    EXPECT_EQ(result.exit_code, 0) << result.output;
-    auto doc = nlohmann::json::parse(result.output, nullptr, false);
-    EXPECT_FALSE(doc.is_discarded()) << result.output;
-    return doc;
+    return ::tw::testing::RunCliJson(WithDb(std::move(args)));
   }
 
   // The dataset's entry in `dataset list`.

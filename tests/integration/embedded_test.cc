@@ -14,6 +14,7 @@
 
 #include "common/process.h"
 #include "store/embedded_cluster.h"
+#include "tests/testing/cli.h"
 #include "tests/testing/paths.h"
 #include "tests/testing/temp_dir.h"
 
@@ -26,18 +27,9 @@ using ::tw::testing::TempDir;
 ProcessResult RunCli(const std::string& state_dir, const std::vector<std::string>& args,
                      std::optional<UserIdentity> as = std::nullopt,
                      const std::string& cli = ::tw::testing::CliPath()) {
-  ProcessSpec spec;
-  spec.argv = {cli, "--state-dir", state_dir};
-  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  spec.env = {"TRANSFERWATCH_DATABASE_URL", "TRANSFERWATCH_HOME", "TRANSFERWATCH_CONFIG",
-              "XDG_CONFIG_HOME=/nonexistent"};
-  spec.run_as = as;
-  spec.working_directory = "/";
-  spec.timeout = std::chrono::seconds(180);
-  spec.max_output_bytes = 64 << 20;
-  auto result = RunProcess(spec);
-  EXPECT_TRUE(result.ok()) << result.status().ToString();
-  return result.ok() ? *result : ProcessResult{};
+  std::vector<std::string> all = {"--state-dir", state_dir};
+  all.insert(all.end(), args.begin(), args.end());
+  return ::tw::testing::RunCli(::tw::testing::CliCall{all, {}, as, cli});
 }
 
 nlohmann::json Status(const std::string& state_dir) {

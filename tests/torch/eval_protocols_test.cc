@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/process.h"
+#include "tests/testing/cli.h"
 #include "tests/testing/paths.h"
 #include "tests/testing/temp_dir.h"
 
@@ -65,27 +66,15 @@ class EvalProtocolsTest : public ::testing::Test {
   }
   void TearDown() override { Cli({"db", "stop", "--force"}); }
 
-  ProcessResult Cli(std::vector<std::string> args) {
-    ProcessSpec spec;
-    spec.argv = {::tw::testing::CliPath(), "--state-dir", tmp_.Sub("state")};
-    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-    spec.env = {"TRANSFERWATCH_DATABASE_URL", "TRANSFERWATCH_HOME", "TRANSFERWATCH_CONFIG",
-                "XDG_CONFIG_HOME=/nonexistent"};
-    spec.max_output_bytes = 32 << 20;
-    spec.timeout = std::chrono::minutes(5);
-    auto result = RunProcess(spec);
-    EXPECT_TRUE(result.ok()) << result.status().ToString();
-    return result.ok() ? *result : ProcessResult{};
+  std::vector<std::string> WithState(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--state-dir", tmp_.Sub("state")});
+    return args;
   }
-
+  ProcessResult Cli(std::vector<std::string> args) {
+    return ::tw::testing::RunCli(WithState(std::move(args)));
+  }
   nlohmann::json Json(std::vector<std::string> args) {
-    args.push_back("--format");
-    args.push_back("json");
-    auto result = Cli(args);
-    EXPECT_EQ(result.exit_code, 0) << result.output;
-    auto doc = nlohmann::json::parse(result.output, nullptr, false);
-    EXPECT_FALSE(doc.is_discarded()) << result.output;
-    return doc;
+    return ::tw::testing::RunCliJson(WithState(std::move(args)));
   }
 
   TempDir tmp_;
