@@ -1,16 +1,18 @@
 // `transferwatch eval` end to end, through the real programs (the CLI runs transferwatch-eval as
 // a child, with the embedded database in a per-test state directory): parity with timm's
 // validate.py loop on the same files (tests/torch/eval_fixtures.py computes the reference with
-// PIL, torchvision and PyTorch), determinism of the predictions digest, the thread count, a
-// state dict with --arch, and the bad inputs of issue 3 item 7. The fixtures are generated once
-// per test binary into a temporary directory; without PyTorch for Python every test fails with
-// the reason (a skipped parity test would look like a passing one).
+// PIL, torchvision and PyTorch; on generated images and on the real photographs that
+// scripts/setup fetches), determinism of the predictions digest, the thread count, a state dict
+// with --arch, and the bad inputs of issue 3 item 7. The fixtures are generated once per test
+// binary into a temporary directory; without PyTorch for Python every test fails with the reason
+// (a skipped parity test would look like a passing one).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -95,6 +97,71 @@ const Fixtures& GetFixtures() {
 }
 
 std::string Fixture(const std::string& name) { return GetFixtures().dir.Sub(name); }
+
+// The real photographs that scripts/setup copies (tests/CMakeLists.txt sets TW_PHOTOS_DIR).
+std::string PhotosDir() {
+#ifdef TW_PHOTOS_DIR
+  return TW_PHOTOS_DIR;
+#else
+  return (std::filesystem::path(__FILE__).parent_path() / "../../.cache/skimage-data").string();
+#endif
+}
+
+// The *.png, *.jpg and *.jpeg files in `dir` (what eval_fixtures.py --photos takes); 0 when
+// `dir` is missing.
+int CountPhotographs(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return 0;
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    std::string ext = entry.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (ext == ".png" || ext == ".jpg" || ext == ".jpeg") ++count;
+  }
+  return count;
+}
+
+// The photographs' dataset and reference (eval_fixtures.py --photos), made next to the other
+// fixtures (it reuses model.pt) the first time a test asks for them: only the test that uses them
+// pays for them.
+struct PhotoFixtures {
+  PhotoFixtures() {
+    const Fixtures& base = GetFixtures();
+    if (!base.error.empty()) {
+      error = base.error;
+      return;
+    }
+    const char* python_env = std::getenv("TW_PYTHON");
+    const std::string python = python_env != nullptr ? python_env : "/usr/bin/python3";
+    const std::string log = base.dir.Sub("eval_fixtures_photos.log");
+    const std::string command = "'" + python + "' '" + FixtureScript() + "' '" + base.dir.path() +
+                                "' " + std::to_string(kThreads) + " --photos '" + PhotosDir() +
+                                "' > '" + log + "' 2>&1";
+    const auto start = std::chrono::steady_clock::now();
+    const int status = std::system(command.c_str());
+    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (rc != 0) {
+      error = "generating the photographs' fixtures failed (" + command + ", exit status " +
+              std::to_string(rc) + "):\n" + ::tw::testing::ReadTestFile(log);
+      return;
+    }
+    std::fprintf(stderr, "[fixtures] photos in %.1f s: %s", seconds,
+                 ::tw::testing::ReadTestFile(log).c_str());
+    reference = Json::parse(::tw::testing::ReadTestFile(base.dir.Sub("photos_reference.json")),
+                            nullptr, false);
+    if (!reference.is_object()) error = base.dir.Sub("photos_reference.json") + " is not JSON";
+  }
+  std::string error;  // empty when the fixtures are there
+  Json reference;
+};
+
+const PhotoFixtures& GetPhotoFixtures() {
+  static PhotoFixtures fixtures;
+  return fixtures;
+}
 
 // One CLI run: stdout and stderr apart (stdout is the machine-readable part).
 struct CliRun {
@@ -209,6 +276,80 @@ class EvalEndToEndTest : public ::testing::Test {
     return doc.is_object() && doc.contains("results") ? doc["results"] : Json::array();
   }
 
+  // `eval` of model.pt on the wnid-folder dataset `dataset_dir` (run `tag`), compared per image
+  // with eval_fixtures.py's reference (reference.json's format) and its float32 logits: the same
+  // top-5, true_prob within 1e-4 relative, the same top-1/top-5 and NLL within 1e-4.
+  void ExpectMatchesReference(const std::string& tag, const std::string& dataset_dir,
+                              const Json& reference, const std::string& logits_file) const {
+    AddDataset("ds", dataset_dir);
+    CliRun eval = Eval(Fixture("model.pt"), "ds", {"--run", tag});
+    ASSERT_EQ(eval.exit_code, 0) << eval.Describe();
+    Json result = OnlyEvaluation(eval);
+    const int n = reference["n"].get<int>();
+    EXPECT_EQ(result.value("n", -1), n);
+    EXPECT_FALSE(result.value("cached", true));
+
+    std::vector<Json> rows = Export(tag + "/model.pt", "ds");
+    ASSERT_EQ(rows.size(), static_cast<size_t>(n));
+    // The reference's float32 logits, [n, 1000]: to show how close a mismatch was to a tie.
+    const std::string logits_bytes = ::tw::testing::ReadTestFile(logits_file);
+    ASSERT_EQ(logits_bytes.size(), static_cast<size_t>(n) * kClasses * sizeof(float));
+    auto reference_logit = [&](int row, int cls) {
+      float value;
+      std::memcpy(&value, logits_bytes.data() + (static_cast<size_t>(row) * kClasses + cls) * 4, 4);
+      return value;
+    };
+
+    double max_abs = 0, max_rel = 0;
+    int top5_mismatches = 0, prob_mismatches = 0;
+    for (int i = 0; i < n; ++i) {
+      const Json& want = reference["images"][i];
+      const Json& got = rows[static_cast<size_t>(i)];
+      const std::string path = want["path"].get<std::string>();
+      ASSERT_EQ(got.value("path", ""), path) << "row " << i << ": the export's order";
+      EXPECT_FALSE(got.value("excluded", true)) << path;
+      const auto want_top5 = want["top5"].get<std::vector<int>>();
+      const auto got_top5 = got["top5"].get<std::vector<int>>();
+      if (got_top5 != want_top5) {
+        ++top5_mismatches;
+        std::ostringstream detail;
+        for (int c : got_top5) detail << " " << c << ":" << reference_logit(i, c);
+        ADD_FAILURE() << path << ": top-5 " << ::testing::PrintToString(got_top5) << ", reference "
+                      << ::testing::PrintToString(want_top5) << " (reference 5th-6th logit gap "
+                      << want["gap5"].get<double>()
+                      << "; reference logits of transferwatch's top-5:" << detail.str() << ")";
+      }
+      const int label = want["label"].get<int>();
+      EXPECT_EQ(got.value("correct", false), want_top5[0] == label) << path;
+      const double want_prob = want["true_prob"].get<double>();
+      ASSERT_TRUE(got["true_prob"].is_number()) << path << ": " << got.dump();
+      const double got_prob = got["true_prob"].get<double>();
+      const double abs_diff = std::fabs(got_prob - want_prob);
+      const double rel_diff = abs_diff / want_prob;
+      max_abs = std::max(max_abs, abs_diff);
+      max_rel = std::max(max_rel, rel_diff);
+      if (!(rel_diff <= 1e-4)) {
+        ++prob_mismatches;
+        ADD_FAILURE() << path << ": true_prob " << got_prob << ", reference " << want_prob
+                      << " (relative difference " << rel_diff << " > 1e-4)";
+      }
+    }
+    // top1/top5 are counts over n in percent: equal counts give the same doubles.
+    EXPECT_DOUBLE_EQ(result.value("top1", -1.0), reference["top1"].get<double>());
+    EXPECT_DOUBLE_EQ(result.value("top5", -1.0), reference["top5"].get<double>());
+    ASSERT_TRUE(result["nll"].is_number()) << result.dump();
+    const double nll_diff = std::fabs(result["nll"].get<double>() - reference["nll"].get<double>());
+    EXPECT_LE(nll_diff, 1e-4);
+    std::cout << "[" << tag << "] " << n << " images: top-5 equal on " << n - top5_mismatches << "/"
+              << n << ", true_prob within 1e-4 relative on " << n - prob_mismatches << "/" << n
+              << "; max |diff| of true_prob " << max_abs << " (max relative " << max_rel
+              << "); top-1 " << result.value("top1", -1.0) << "% vs "
+              << reference["top1"].get<double>() << "%, top-5 " << result.value("top5", -1.0)
+              << "% vs " << reference["top5"].get<double>() << "%, NLL "
+              << result["nll"].get<double>() << " vs " << reference["nll"].get<double>()
+              << " (|diff| " << nll_diff << ")" << std::endl;
+  }
+
   // Asserts that `run` failed with a message (on stderr) and that the evaluator did not crash.
   static void ExpectCleanFailure(const CliRun& run) {
     EXPECT_EQ(run.signal, 0) << run.Describe();
@@ -227,74 +368,24 @@ class EvalEndToEndTest : public ::testing::Test {
 // (PIL + torchvision + PyTorch, the same frozen and optimised graph, threads and batches) give
 // the same top-5 per image, the same true-class probabilities and the same aggregates.
 TEST_F(EvalEndToEndTest, MatchesTheTorchvisionReferencePerImage) {
-  const Json& reference = GetFixtures().reference;
-  AddDataset("ds", Fixture("parity"));
-  CliRun eval = Eval(Fixture("model.pt"), "ds", {"--run", "parity"});
-  ASSERT_EQ(eval.exit_code, 0) << eval.Describe();
-  Json result = OnlyEvaluation(eval);
-  const int n = reference["n"].get<int>();
-  EXPECT_EQ(result.value("n", -1), n);
-  EXPECT_FALSE(result.value("cached", true));
+  ExpectMatchesReference("parity", Fixture("parity"), GetFixtures().reference,
+                         Fixture("reference_logits.f32"));
+}
 
-  std::vector<Json> rows = Export("parity/model.pt", "ds");
-  ASSERT_EQ(rows.size(), static_cast<size_t>(n));
-  // The reference's float32 logits, [n, 1000]: to show how close a mismatch was to a tie.
-  const std::string logits_bytes = ::tw::testing::ReadTestFile(Fixture("reference_logits.f32"));
-  ASSERT_EQ(logits_bytes.size(), static_cast<size_t>(n) * kClasses * sizeof(float));
-  auto reference_logit = [&](int row, int cls) {
-    float value;
-    std::memcpy(&value, logits_bytes.data() + (static_cast<size_t>(row) * kClasses + cls) * 4, 4);
-    return value;
-  };
-
-  double max_abs = 0, max_rel = 0;
-  int top5_mismatches = 0, prob_mismatches = 0;
-  for (int i = 0; i < n; ++i) {
-    const Json& want = reference["images"][i];
-    const Json& got = rows[static_cast<size_t>(i)];
-    const std::string path = want["path"].get<std::string>();
-    ASSERT_EQ(got.value("path", ""), path) << "row " << i << ": the export's order";
-    EXPECT_FALSE(got.value("excluded", true)) << path;
-    const auto want_top5 = want["top5"].get<std::vector<int>>();
-    const auto got_top5 = got["top5"].get<std::vector<int>>();
-    if (got_top5 != want_top5) {
-      ++top5_mismatches;
-      std::ostringstream detail;
-      for (int c : got_top5) detail << " " << c << ":" << reference_logit(i, c);
-      ADD_FAILURE() << path << ": top-5 " << ::testing::PrintToString(got_top5) << ", reference "
-                    << ::testing::PrintToString(want_top5) << " (reference 5th-6th logit gap "
-                    << want["gap5"].get<double>()
-                    << "; reference logits of transferwatch's top-5:" << detail.str() << ")";
-    }
-    const int label = want["label"].get<int>();
-    EXPECT_EQ(got.value("correct", false), want_top5[0] == label) << path;
-    const double want_prob = want["true_prob"].get<double>();
-    ASSERT_TRUE(got["true_prob"].is_number()) << path << ": " << got.dump();
-    const double got_prob = got["true_prob"].get<double>();
-    const double abs_diff = std::fabs(got_prob - want_prob);
-    const double rel_diff = abs_diff / want_prob;
-    max_abs = std::max(max_abs, abs_diff);
-    max_rel = std::max(max_rel, rel_diff);
-    if (!(rel_diff <= 1e-4)) {
-      ++prob_mismatches;
-      ADD_FAILURE() << path << ": true_prob " << got_prob << ", reference " << want_prob
-                    << " (relative difference " << rel_diff << " > 1e-4)";
-    }
-  }
-  // top1/top5 are counts over n in percent: equal counts give the same doubles.
-  EXPECT_DOUBLE_EQ(result.value("top1", -1.0), reference["top1"].get<double>());
-  EXPECT_DOUBLE_EQ(result.value("top5", -1.0), reference["top5"].get<double>());
-  ASSERT_TRUE(result["nll"].is_number()) << result.dump();
-  const double nll_diff = std::fabs(result["nll"].get<double>() - reference["nll"].get<double>());
-  EXPECT_LE(nll_diff, 1e-4);
-  std::cout << "[parity] " << n << " images: top-5 equal on " << n - top5_mismatches << "/" << n
-            << ", true_prob within 1e-4 relative on " << n - prob_mismatches << "/" << n
-            << "; max |diff| of true_prob " << max_abs << " (max relative " << max_rel
-            << "); top-1 " << result.value("top1", -1.0) << "% vs "
-            << reference["top1"].get<double>() << "%, top-5 " << result.value("top5", -1.0)
-            << "% vs " << reference["top5"].get<double>() << "%, NLL "
-            << result["nll"].get<double>() << " vs " << reference["nll"].get<double>()
-            << " (|diff| " << nll_diff << ")" << std::endl;
+// The same on real photographs (scikit-image's data folder, which scripts/setup copies into
+// .cache/skimage-data): each one as it is (PNG: RGB, greyscale, RGBA; baseline JPEG) and
+// re-encoded as a JPEG q90. Without the photographs the test fails: a skipped test would look
+// like a passing one.
+TEST_F(EvalEndToEndTest, MatchesTheReferenceOnRealPhotographs) {
+  const std::string photos = PhotosDir();
+  ASSERT_GT(CountPhotographs(photos), 0) << "no photograph (*.png, *.jpg) in " << photos
+                                         << ": run scripts/setup: it fetches the test photographs";
+  const PhotoFixtures& fixtures = GetPhotoFixtures();
+  ASSERT_TRUE(fixtures.error.empty()) << fixtures.error;
+  ASSERT_EQ(fixtures.reference.value("n", -1), 2 * CountPhotographs(photos))
+      << "each photograph as it is and as a JPEG q90";
+  ExpectMatchesReference("photos", Fixture("photos"), fixtures.reference,
+                         Fixture("photos_reference_logits.f32"));
 }
 
 // Issue 3 item 5: same key, same predictions bit for bit; `eval --force` proves it.

@@ -2,6 +2,7 @@
 """Writes the datasets, checkpoints and reference outputs that eval_end_to_end_test.cc uses.
 
 Usage: /usr/bin/python3 eval_fixtures.py OUTPUT_DIR [THREADS]
+       /usr/bin/python3 eval_fixtures.py OUTPUT_DIR THREADS --photos PHOTOS_DIR
 
 The reference is timm's validate.py on the same files: PIL open + convert('RGB'), torchvision
 Resize(floor(224 / 0.875) = 256, bicubic), CenterCrop(224), ToTensor, Normalize(ImageNet mean and
@@ -31,7 +32,20 @@ OUTPUT_DIR receives:
                                     images each plus the bad one; small/ has only the two good
                                     ones: the tests copy it when they change a file)
 
-Exit status 3 with a message when numpy, PIL, torch or torchvision is missing.
+With --photos (run after the first form, on the same OUTPUT_DIR: it reuses model.pt), OUTPUT_DIR
+receives instead:
+  photos/<wnid>/NAME                every photograph of PHOTOS_DIR (*.png, *.jpg, *.jpeg: the real
+                                    photographs that scripts/setup copies from scikit-image's data
+                                    folder) as it is, byte for byte
+  photos/<wnid>/STEM_q90.jpg        and re-encoded: PIL convert('RGB'), JPEG quality 90, 4:2:0
+  photos_reference.json             the reference on photos/, in reference.json's format
+  photos_reference_logits.f32       its logits, like reference_logits.f32
+Each photograph's two files share a class folder, chosen like the parity images' from the
+model's ranking of the original (its 1st, 3rd or a far class in turn), so that top-1 and top-5
+are not trivially 0.
+
+Exit status 3 with a message when numpy, PIL, torch or torchvision is missing; 4 when PHOTOS_DIR
+holds no photograph.
 """
 
 import io
@@ -200,9 +214,92 @@ def write_small_dataset(root, rng, synsets, extra=None):
     return root
 
 
+def write_reference(net, transform, root, synsets, threads, out, prefix):
+    """timm's validate.py loop over the wnid-folder dataset `root` (sorted relative paths, batches
+    of BATCH_SIZE): writes PREFIXreference.json and PREFIXreference_logits.f32 into `out`."""
+    index = {wnid: k for k, wnid in enumerate(synsets)}
+    files = sorted(os.path.relpath(os.path.join(d, name), root)
+                   for d, _, names in os.walk(root) for name in names)
+    all_logits = []
+    with torch.inference_mode():
+        for start in range(0, len(files), BATCH_SIZE):
+            batch = torch.stack([transform(load_rgb(os.path.join(root, rel)))
+                                 for rel in files[start:start + BATCH_SIZE]])
+            all_logits.append(net(batch).float().contiguous())
+    logits = torch.cat(all_logits)
+    assert logits.shape == (len(files), 1000), logits.shape
+    log_probs = torch.log_softmax(logits.double(), dim=1)
+    images = []
+    correct1 = correct5 = 0
+    nll = 0.0
+    for row, rel in enumerate(files):
+        label = index[rel.split("/")[0]]
+        values, top = torch.topk(logits[row], 6)
+        top5 = [int(c) for c in top[:5]]
+        correct1 += top5[0] == label
+        correct5 += label in top5
+        nll -= float(log_probs[row, label])
+        images.append({"path": rel, "label": label, "top5": top5,
+                       "true_prob": math.exp(float(log_probs[row, label])),
+                       "gap5": float(values[4] - values[5])})
+    n = len(files)
+    reference = {"n": n, "top1": 100.0 * correct1 / n, "top5": 100.0 * correct5 / n,
+                 "nll": nll / n, "batch_size": BATCH_SIZE, "threads": threads,
+                 "torch": torch.__version__, "images": images}
+    with open(os.path.join(out, prefix + "reference.json"), "w") as f:
+        json.dump(reference, f, indent=1)
+    logits.numpy().astype("<f4").tofile(os.path.join(out, prefix + "reference_logits.f32"))
+    return reference, logits
+
+
+PHOTO_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def photos_main(out, threads, photos_dir):
+    """The --photos form: photos/ and its reference, with the model.pt already in `out`."""
+    names = sorted(name for name in (os.listdir(photos_dir) if os.path.isdir(photos_dir) else [])
+                   if name.lower().endswith(PHOTO_EXTENSIONS))
+    if not names:
+        sys.stderr.write("eval_fixtures.py: no photograph (*.png, *.jpg) in %s: run scripts/setup: "
+                         "it fetches the test photographs\n" % photos_dir)
+        return 4
+    with open(SYNSETS) as f:
+        synsets = [line.strip() for line in f]
+    assert len(synsets) == 1000, SYNSETS
+    transform = eval_transform()
+    net = optimized(os.path.join(out, "model.pt"))
+    # Each photograph's class: from the model's ranking of the original (deterministic).
+    with torch.inference_mode():
+        inputs = torch.stack([transform(load_rgb(os.path.join(photos_dir, name)))
+                              for name in names])
+        ranked = torch.argsort(net(inputs), dim=1, descending=True)
+    root = os.path.join(out, "photos")
+    for i, name in enumerate(names):
+        label = int(ranked[i, (0, 2, 100 + i)[i % 3]])
+        folder = os.path.join(root, synsets[label])
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(photos_dir, name), "rb") as f:
+            original = f.read()
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(original)
+        q90 = io.BytesIO()
+        load_rgb(io.BytesIO(original)).save(q90, "JPEG", quality=90, subsampling="4:2:0")
+        with open(os.path.join(folder, os.path.splitext(name)[0] + "_q90.jpg"), "wb") as f:
+            f.write(q90.getvalue())
+    reference, _ = write_reference(net, transform, root, synsets, threads, out, "photos_")
+    print("eval_fixtures --photos: %d photographs, %d images, reference top-1 %.2f%%, "
+          "top-5 %.2f%%, NLL %.4f, smallest 5th-6th logit gap %.3g"
+          % (len(names), reference["n"], reference["top1"], reference["top5"], reference["nll"],
+             min(im["gap5"] for im in reference["images"])))
+    return 0
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[3] == "--photos":
+        torch.set_num_threads(int(sys.argv[2]))
+        return photos_main(sys.argv[1], int(sys.argv[2]), sys.argv[4])
     if len(sys.argv) not in (2, 3):
-        sys.stderr.write("usage: eval_fixtures.py OUTPUT_DIR [THREADS]\n")
+        sys.stderr.write("usage: eval_fixtures.py OUTPUT_DIR [THREADS] [--photos PHOTOS_DIR]\n")
         return 2
     out = sys.argv[1]
     threads = int(sys.argv[2]) if len(sys.argv) == 3 else 2
@@ -264,38 +361,9 @@ def main():
             f.write(data)
 
     # 4. The reference: timm's validate.py loop over the files on disk, in the dataset's order.
-    index = {wnid: k for k, wnid in enumerate(synsets)}
-    files = sorted(os.path.relpath(os.path.join(d, name), root)
-                   for d, _, names in os.walk(root) for name in names)
-    all_logits = []
-    with torch.inference_mode():
-        for start in range(0, len(files), BATCH_SIZE):
-            batch = torch.stack([transform(load_rgb(os.path.join(root, rel)))
-                                 for rel in files[start:start + BATCH_SIZE]])
-            all_logits.append(net(batch).float().contiguous())
-    logits = torch.cat(all_logits)
-    assert logits.shape == (len(files), 1000), logits.shape
-    log_probs = torch.log_softmax(logits.double(), dim=1)
-    images = []
-    correct1 = correct5 = 0
-    nll = 0.0
-    for row, rel in enumerate(files):
-        label = index[rel.split("/")[0]]
-        values, top = torch.topk(logits[row], 6)
-        top5 = [int(c) for c in top[:5]]
-        correct1 += top5[0] == label
-        correct5 += label in top5
-        nll -= float(log_probs[row, label])
-        images.append({"path": rel, "label": label, "top5": top5,
-                       "true_prob": math.exp(float(log_probs[row, label])),
-                       "gap5": float(values[4] - values[5])})
-    n = len(files)
-    reference = {"n": n, "top1": 100.0 * correct1 / n, "top5": 100.0 * correct5 / n,
-                 "nll": nll / n, "batch_size": BATCH_SIZE, "threads": threads,
-                 "torch": torch.__version__, "images": images}
-    with open(os.path.join(out, "reference.json"), "w") as f:
-        json.dump(reference, f, indent=1)
-    logits.numpy().astype("<f4").tofile(os.path.join(out, "reference_logits.f32"))
+    reference, _ = write_reference(net, transform, root, synsets, threads, out, "")
+    images = reference["images"]
+    n = reference["n"]
 
     # 5. Small datasets with one bad file each.
     good, _ = encode(synthetic(rng, 160, 120), "jpeg")
