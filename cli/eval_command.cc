@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdlib>
@@ -22,6 +23,7 @@
 #include "datasets/manifest.h"
 #include "datasets/presets.h"
 #include "protocol/evaluator_protocol.h"
+#include "scoring/corruption.h"
 #include "scoring/records.h"
 #include "store/checkpoint_name.h"
 
@@ -67,6 +69,7 @@ StatusCode CodeFromName(const std::string& name) {
 
 struct Planned {
   std::string dataset;
+  bool suite = false;  // a corruption suite (scored per corruption and severity)
   DatasetVersionInfo version;
   EvalConfig config;
   HashedJson config_hash;
@@ -85,6 +88,22 @@ struct Row {
   bool cached = false;
   std::string note;
 };
+
+// The checkpoint's top-1 on a corruption suite's clean reference: from this run, else the
+// newest recorded evaluation.
+std::optional<double> CleanTop1(Store& store, int64_t checkpoint_id,
+                                const std::optional<std::string>& reference,
+                                const std::map<std::string, double>& seen) {
+  if (!reference) return std::nullopt;
+  if (auto it = seen.find(*reference); it != seen.end()) return it->second;
+  ResultQuery query;
+  query.checkpoint_id = checkpoint_id;
+  query.datasets = {*reference};
+  query.limit = 1;
+  auto rows = store.QueryResults(query);
+  if (!rows.ok() || rows->empty()) return std::nullopt;
+  return rows->front().top1;
+}
 
 }  // namespace
 
@@ -146,6 +165,8 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
     Planned p;
     p.dataset = name;
     TW_ASSIGN_OR_RETURN(p.version, ctx.store.GetDatasetVersion(name));
+    TW_ASSIGN_OR_RETURN(DatasetInfo dataset_info, ctx.store.GetDataset(name));
+    p.suite = dataset_info.protocol_json.find("corruption-suite") != std::string::npos;
     TW_RETURN_IF_ERROR(ApplyEvalConfigJson(p.version.default_config_json, &p.config)
                            .WithContext("dataset " + name + "'s default config"));
     options.preprocessing.ApplyTo(&p.config);
@@ -163,6 +184,9 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
 
   std::map<std::string, Row> rows;
   std::vector<const Planned*> to_run;
+  // Top-1 of each dataset as this run learns it: a corruption suite's relative mCE needs its
+  // clean reference's (the evaluator reports results in job order, suites last).
+  std::map<std::string, double> top1_seen;
   for (const auto& p : plan) {
     if (p.stored && !options.force) {
       Row row{p.dataset,      p.stored->top1,
@@ -174,7 +198,9 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
     } else {
       to_run.push_back(&p);
     }
+    if (p.stored) top1_seen[p.dataset] = p.stored->top1;
   }
+  std::stable_partition(to_run.begin(), to_run.end(), [](const Planned* p) { return !p->suite; });
 
   std::vector<std::string> errors;
   StatusCode worst = StatusCode::kOk;
@@ -266,6 +292,7 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
                                    " do not match their digest");
           }
           Row row{r.dataset, r.top1, r.top5, r.n, r.nll, r.ece, p.key, r.records_digest, false, ""};
+          top1_seen[r.dataset] = r.top1;
           if (status.ok() && p.stored) {
             // --force: the same key must give the same predictions, bit for bit.
             row.note = p.stored->predictions_digest == r.records_digest
@@ -290,6 +317,25 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
             Json metrics = {{"excluded", r.excluded}, {"bad_images", r.bad_images.size()}};
             if (!r.corruption_json.empty()) {
               metrics["corruption"] = Json::parse(r.corruption_json);
+              auto clean = CleanTop1(ctx.store, info.id, p.version.reference, top1_seen);
+              if (clean && job.normaliser_path) {
+                // Relative mCE compares the drop from the clean error with AlexNet's drop.
+                auto table_text = ReadFileToString(*job.normaliser_path, 1 << 20);
+                auto table = table_text.ok()
+                                 ? scoring::ParseAlexNetTable(*table_text, *job.normaliser_path)
+                                 : StatusOr<scoring::AlexNetErrors>(table_text.status());
+                std::vector<scoring::SubsetResult> subsets;
+                for (const auto& s : r.corruption_subsets) {
+                  subsets.push_back(scoring::SubsetResult{s.corruption, s.severity, s.top1});
+                }
+                auto summary = table.ok() ? scoring::SummarizeCorruption(subsets, *table, *clean)
+                                          : StatusOr<scoring::CorruptionSummary>(table.status());
+                if (summary.ok() && summary->relative_mce) {
+                  metrics["corruption"]["relative_mce"] = *summary->relative_mce;
+                  metrics["corruption"]["clean_top1"] = *clean;
+                  metrics["corruption"]["clean_dataset"] = *p.version.reference;
+                }
+              }
               Json subsets = Json::array();
               for (const auto& s : r.corruption_subsets) {
                 subsets.push_back(

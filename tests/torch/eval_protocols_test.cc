@@ -159,9 +159,19 @@ TEST_F(EvalProtocolsTest, CorruptionSuitesReportSubsetsAndCe) {
   auto added =
       Cli({"dataset", "add", "c", tmp_.Sub("c"), "--preset", "imagenet-c", "--img-size", "32"});
   ASSERT_EQ(added.exit_code, 0) << added.output;
-  nlohmann::json run = Json({"eval", tmp_.Sub("model.pt"), "--dataset", "c"});
-  ASSERT_EQ(run["evaluations"].size(), 1u);
+  // The suite's clean reference (the preset's: imagenet), for the relative mCE.
+  MakeImages(tmp_.Sub("val"), {"n01440764/v.png", "n01443537/w.png"}, 40, 40);
+  ASSERT_EQ(Cli({"dataset", "add", "imagenet", tmp_.Sub("val"), "--preset", "imagenet",
+                 "--img-size", "32", "--crop-pct", "1"})
+                .exit_code,
+            0);
+  // Named suite first: the evaluator still reports the clean reference before the suite.
+  nlohmann::json run =
+      Json({"eval", tmp_.Sub("model.pt"), "--dataset", "c", "--dataset", "imagenet"});
+  ASSERT_EQ(run["evaluations"].size(), 2u);
+  EXPECT_EQ(run["evaluations"][0]["dataset"], "c");
   EXPECT_EQ(run["evaluations"][0]["n"], 30);
+  double clean_top1 = run["evaluations"][1]["top1"].get<double>();
 
   nlohmann::json results = Json({"results", "--dataset", "c"});
   ASSERT_EQ(results["results"].size(), 1u);
@@ -184,6 +194,21 @@ TEST_F(EvalProtocolsTest, CorruptionSuitesReportSubsetsAndCe) {
     if (subset["corruption"] == "fog") error_sum += (100 - subset["top1"].get<double>()) / 100;
   }
   EXPECT_NEAR(corruption["ce"]["fog"].get<double>(), error_sum / 5 / 0.819324, 1e-9);
+  // Relative CE: (mean error - clean error) / (AlexNet's mean error - AlexNet's clean error).
+  ASSERT_TRUE(corruption["relative_mce"].is_number()) << corruption.dump();
+  EXPECT_EQ(corruption["clean_dataset"], "imagenet");
+  EXPECT_EQ(corruption["clean_top1"].get<double>(), clean_top1);
+  double noise_sum = 0;
+  for (const auto& subset : corruption["subsets"]) {
+    if (subset["corruption"] == "gaussian_noise") {
+      noise_sum += (100 - subset["top1"].get<double>()) / 100;
+    }
+  }
+  double clean_error = (100 - clean_top1) / 100;
+  double relative = ((error_sum / 5 - clean_error) / (0.819324 - 0.4345) +
+                     (noise_sum / 5 - clean_error) / (0.886428 - 0.4345)) /
+                    2;
+  EXPECT_NEAR(corruption["relative_mce"].get<double>(), relative, 1e-9);
 
   // A suite's images are evaluated as they are: one of another size is refused, by name.
   std::vector<std::string> big = {"fog/1/n01440764/big.png"};
