@@ -142,7 +142,7 @@ struct ResultRow {
   std::optional<double> param_count_m;
   std::optional<double> nll;
   std::optional<double> ece;
-  std::string metrics_json;     // further metrics (corruption summaries, excluded counts...)
+  std::string metrics_json;  // further metrics (corruption summaries, excluded counts...)
   std::string source;
   std::string provenance_json;  // where the numbers came from
   TimePoint created_at;
