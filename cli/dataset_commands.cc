@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "cli/progress.h"
 #include "common/canonical_json.h"
+#include "common/file_util.h"
 #include "common/sha256.h"
 #include "common/time_util.h"
 #include "datasets/manifest.h"
@@ -17,16 +20,14 @@ namespace {
 
 using datasets::Manifest;
 
-std::string AbsolutePath(const std::string& path) {
-  if (!path.empty() && path[0] == '/') return path;
-  char cwd[4096];
-  if (::getcwd(cwd, sizeof(cwd)) == nullptr) return path;
-  return std::string(cwd) + "/" + path;
-}
-
-std::string StripTrailingSlashes(std::string path) {
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  return path;
+// The folder's one canonical spelling: the evaluator merges datasets' files by absolute path,
+// so the same images reached through a symlinked root must have the same paths.
+StatusOr<std::string> CanonicalFolder(const std::string& path) {
+  char buffer[PATH_MAX];
+  if (::realpath(path.c_str(), buffer) == nullptr) {
+    return ErrnoToStatus(errno, "cannot open dataset folder " + path);
+  }
+  return std::string(buffer);
 }
 
 StatusOr<std::string> ProtocolSummary(const Manifest& m) {
@@ -114,7 +115,7 @@ void PreprocessingFlags::ApplyTo(EvalConfig* config) const {
 
 Status DatasetAdd(CommandContext& ctx, const DatasetAddOptions& options) {
   datasets::DatasetSource source;
-  source.root = StripTrailingSlashes(AbsolutePath(options.dir));
+  TW_ASSIGN_OR_RETURN(source.root, CanonicalFolder(options.dir));
   std::optional<std::string> reference = options.reference;
   std::optional<datasets::Preset> preset;
   if (options.preset) {

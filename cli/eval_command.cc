@@ -1,6 +1,7 @@
 #include "cli/eval_command.h"
 
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +27,8 @@
 #include "scoring/corruption.h"
 #include "scoring/records.h"
 #include "store/checkpoint_name.h"
+
+extern char** environ;
 
 namespace tw::cli {
 namespace {
@@ -70,6 +73,8 @@ StatusCode CodeFromName(const std::string& name) {
 struct Planned {
   std::string dataset;
   bool suite = false;  // a corruption suite (scored per corruption and severity)
+  std::optional<std::string> reference;
+  std::string records_path;  // where the evaluator writes its per-sample records
   DatasetVersionInfo version;
   EvalConfig config;
   HashedJson config_hash;
@@ -88,22 +93,6 @@ struct Row {
   bool cached = false;
   std::string note;
 };
-
-// The checkpoint's top-1 on a corruption suite's clean reference: from this run, else the
-// newest recorded evaluation.
-std::optional<double> CleanTop1(Store& store, int64_t checkpoint_id,
-                                const std::optional<std::string>& reference,
-                                const std::map<std::string, double>& seen) {
-  if (!reference) return std::nullopt;
-  if (auto it = seen.find(*reference); it != seen.end()) return it->second;
-  ResultQuery query;
-  query.checkpoint_id = checkpoint_id;
-  query.datasets = {*reference};
-  query.limit = 1;
-  auto rows = store.QueryResults(query);
-  if (!rows.ok() || rows->empty()) return std::nullopt;
-  return rows->front().top1;
-}
 
 }  // namespace
 
@@ -160,8 +149,7 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
   TW_ASSIGN_OR_RETURN(CheckpointInfo info, ctx.store.RegisterCheckpointFile(registration));
 
   // Plan: each dataset's config and key; known keys are answered from the store.
-  std::vector<Planned> plan;
-  for (const auto& name : options.datasets) {
+  auto plan_dataset = [&](const std::string& name) -> StatusOr<Planned> {
     Planned p;
     p.dataset = name;
     TW_ASSIGN_OR_RETURN(p.version, ctx.store.GetDatasetVersion(name));
@@ -174,11 +162,22 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
     if (options.dtype) p.config.dtype = *options.dtype;
     if (options.device) p.config.device = *options.device;
     if (options.fast_jpeg) p.config.fast_jpeg = true;
+    p.config.skip_bad_images = options.skip_bad_images;
+    NormalizeEvalConfig(/*resize_and_crop=*/!p.suite, &p.config);
     TW_ASSIGN_OR_RETURN(p.config_hash, HashEvalConfig(p.config));
-    TW_ASSIGN_OR_RETURN(p.key,
-                        EvaluatorEvaluationKey(checkpoint_sha, arch_sha, p.version.manifest_sha256,
-                                               p.config_hash.sha256, kEvaluatorVersion));
+    TW_ASSIGN_OR_RETURN(
+        p.key, EvaluatorEvaluationKey(checkpoint_sha, arch_sha, name, p.version.manifest_sha256,
+                                      p.config_hash.sha256, kEvaluatorVersion));
     TW_ASSIGN_OR_RETURN(p.stored, ctx.store.FindEvaluation(p.key));
+    p.reference = dataset_info.reference;
+    return p;
+  };
+  std::vector<Planned> plan;
+  for (const auto& name : options.datasets) {
+    for (const auto& p : plan) {
+      if (p.dataset == name) return InvalidArgumentError("--dataset " + name + " is named twice");
+    }
+    TW_ASSIGN_OR_RETURN(Planned p, plan_dataset(name));
     plan.push_back(std::move(p));
   }
 
@@ -201,6 +200,16 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
     if (p.stored) top1_seen[p.dataset] = p.stored->top1;
   }
   std::stable_partition(to_run.begin(), to_run.end(), [](const Planned* p) { return !p->suite; });
+  // A corruption suite's clean top-1 (for the relative mCE): the reference's result of this
+  // run, else the one recorded under the key this same command gives the reference, never
+  // some other configuration's.
+  auto clean_top1 = [&](const Planned& suite) -> std::optional<double> {
+    if (!suite.reference) return std::nullopt;
+    if (auto it = top1_seen.find(*suite.reference); it != top1_seen.end()) return it->second;
+    auto reference = plan_dataset(*suite.reference);
+    if (!reference.ok() || !reference->stored) return std::nullopt;
+    return reference->stored->top1;
+  };
 
   std::vector<std::string> errors;
   StatusCode worst = StatusCode::kOk;
@@ -211,16 +220,35 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
       return ErrnoToStatus(errno, "cannot create a job folder in " + options.work_dir);
     }
     scratch.path = pattern;
+    // As root the evaluator runs as an unprivileged user: a checkpoint is a program.
+    std::optional<UserIdentity> run_as;
+    if (::geteuid() == 0) {
+      auto user = LookupUser("transferwatch");
+      if (!user.ok()) user = LookupUser("nobody");
+      if (!user.ok()) {
+        return FailedPreconditionError(
+            "running as root, the evaluator needs an unprivileged user to run as, and neither "
+            "'transferwatch' nor 'nobody' exists");
+      }
+      run_as = *user;
+      if (::chown(scratch.path.c_str(), run_as->uid, run_as->gid) != 0) {
+        return ErrnoToStatus(errno, "cannot give " + scratch.path + " to " + run_as->name);
+      }
+    }
     protocol::Job job;
+    job.evaluator_version = kEvaluatorVersion;
     job.checkpoint_path = checkpoint;
     job.checkpoint_sha256 = checkpoint_sha;
     job.arch_path = arch;
     job.arch_sha256 = arch_sha;
     job.threads = options.threads;
-    job.decode_threads = options.decode_threads;
+    job.decode_threads = options.decode_threads > 0 ? options.decode_threads : 1;
     job.skip_bad_images = options.skip_bad_images;
-    std::string normaliser = datasets::DataDir() + "/imagenet/imagenet_c_alexnet_errors.tsv";
-    if (PathExists(normaliser)) job.normaliser_path = normaliser;
+    std::string normaliser = options.normaliser.value_or(datasets::DataDir() +
+                                                         "/imagenet/imagenet_c_alexnet_errors.tsv");
+    if (options.normaliser || PathExists(normaliser)) {
+      TW_ASSIGN_OR_RETURN(job.normaliser_path, Canonical(normaliser));
+    }
     for (const Planned* p : to_run) {
       protocol::JobDataset d;
       d.name = p->dataset;
@@ -233,11 +261,21 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
       d.eval_config_sha256 = p->config_hash.sha256;
       d.evaluation_key = p->key;
       d.records_path = scratch.path + "/" + std::to_string(job.datasets.size()) + ".records";
+      const_cast<Planned*>(p)->records_path = d.records_path;
       job.datasets.push_back(std::move(d));
     }
     TW_ASSIGN_OR_RETURN(std::string job_json, protocol::JobToJson(job));
     std::string job_path = scratch.path + "/job.json";
     TW_RETURN_IF_ERROR(WriteFileAtomic(job_path, job_json, 0600));
+    if (run_as) {
+      // The evaluator reads the job and manifests and writes its records in the folder.
+      for (const auto& entry : std::filesystem::directory_iterator(scratch.path)) {
+        if (::chown(entry.path().c_str(), run_as->uid, run_as->gid) != 0) {
+          return ErrnoToStatus(errno,
+                               "cannot give " + entry.path().string() + " to " + run_as->name);
+        }
+      }
+    }
 
     std::map<std::string, const Planned*> by_name;
     for (const Planned* p : to_run) by_name[p->dataset] = p;
@@ -247,8 +285,21 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
     ProcessSpec spec;
     spec.argv = {options.evaluator, "--job", job_path};
     // OpenMP threads are set by the evaluator; OpenBLAS must not start its own pool on top.
-    spec.env = {"OPENBLAS_NUM_THREADS=1"};
+    // None of our settings (database URL, secrets) reach the checkpoint's code.
+    spec.env = {"OPENBLAS_NUM_THREADS=1", "LC_ALL=C.UTF-8", "TMPDIR=" + scratch.path};
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string entry(*e);
+      if (entry.rfind("TRANSFERWATCH_", 0) == 0 || entry.rfind("PG", 0) == 0) {
+        spec.env.push_back(entry.substr(0, entry.find('=')));
+      }
+    }
+    spec.run_as = run_as;
+    spec.working_directory = scratch.path;
+    spec.limits = {{RLIMIT_CORE, 0}, {RLIMIT_NOFILE, 4096}};
+    // Without network where the OS allows it (as root: a network namespace of its own).
+    spec.no_network = ::geteuid() == 0;
     spec.timeout = std::chrono::hours(72);
+    spec.max_output_bytes = 64 << 20;  // stderr kept, and the longest event line
     spec.on_stdout_line = [&](std::string_view line) {
       auto event = protocol::ParseEventLine(line);
       if (!event.ok()) {
@@ -262,6 +313,8 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
           if (start.is_object()) {
             start.erase("event");
             provenance = start;
+            provenance["evaluator_user"] = run_as ? run_as->name : std::string("self");
+            provenance["network_isolated"] = spec.no_network;
           }
           break;
         }
@@ -285,21 +338,34 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
             return;
           }
           const Planned& p = *it->second;
-          auto records = ReadFileToString(r.records_path, 1ull << 32);
+          // The records file this command assigned, checked, not whatever path was reported.
+          auto records = ReadFileToString(p.records_path, 1ull << 32);
           Status status = records.status();
           if (status.ok() && scoring::RecordsDigest(*records) != r.records_digest) {
             status = DataLossError("the per-sample records of " + r.dataset +
                                    " do not match their digest");
           }
+          if (status.ok()) {
+            auto decoded = scoring::DecodeRecords(*records);
+            status = decoded.status();
+            if (status.ok() && static_cast<int64_t>(decoded->size()) != p.version.num_files) {
+              status = DataLossError("the evaluator returned " + std::to_string(decoded->size()) +
+                                     " per-sample records for " + r.dataset + ", which has " +
+                                     std::to_string(p.version.num_files) + " images");
+            }
+          }
           Row row{r.dataset, r.top1, r.top5, r.n, r.nll, r.ece, p.key, r.records_digest, false, ""};
           top1_seen[r.dataset] = r.top1;
           if (status.ok() && p.stored) {
-            // --force: the same key must give the same predictions, bit for bit.
-            row.note = p.stored->predictions_digest == r.records_digest
-                           ? "reproduced bit for bit"
-                           : "NOT reproduced: recorded digest " +
-                                 p.stored->predictions_digest.value_or("-").substr(0, 12);
-            if (p.stored->predictions_digest != r.records_digest) worst = StatusCode::kDataLoss;
+            // --force: the same key must give the same predictions and numbers, bit for bit.
+            const EvaluationSummary& before = *p.stored;
+            bool same = before.predictions_digest == r.records_digest && before.top1 == r.top1 &&
+                        before.top5 == r.top5 && before.nll == r.nll && before.ece == r.ece;
+            row.note = same ? "reproduced bit for bit"
+                            : "NOT reproduced: recorded digest " +
+                                  before.predictions_digest.value_or("-").substr(0, 12) + " top1 " +
+                                  std::to_string(before.top1);
+            if (!same) worst = StatusCode::kDataLoss;
           } else if (status.ok()) {
             EvaluationRecord e;
             e.evaluation_key = p.key;
@@ -314,10 +380,10 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
             e.num_samples = static_cast<int>(r.n);
             e.nll = r.nll;
             e.ece = r.ece;
-            Json metrics = {{"excluded", r.excluded}, {"bad_images", r.bad_images.size()}};
+            Json metrics = {{"excluded", r.excluded}, {"bad_images", r.bad_image_count}};
             if (!r.corruption_json.empty()) {
               metrics["corruption"] = Json::parse(r.corruption_json);
-              auto clean = CleanTop1(ctx.store, info.id, p.version.reference, top1_seen);
+              auto clean = clean_top1(p);
               if (clean && job.normaliser_path) {
                 // Relative mCE compares the drop from the clean error with AlexNet's drop.
                 auto table_text = ReadFileToString(*job.normaliser_path, 1 << 20);
@@ -333,7 +399,7 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
                 if (summary.ok() && summary->relative_mce) {
                   metrics["corruption"]["relative_mce"] = *summary->relative_mce;
                   metrics["corruption"]["clean_top1"] = *clean;
-                  metrics["corruption"]["clean_dataset"] = *p.version.reference;
+                  metrics["corruption"]["clean_dataset"] = *p.reference;
                 }
               }
               Json subsets = Json::array();
@@ -365,6 +431,11 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
       }
     };
     auto run = RunProcess(spec);
+    if (!run.ok() && spec.no_network &&
+        run.status().message().find("unshare") != std::string::npos) {
+      spec.no_network = false;  // not allowed here (a container without the capability)
+      run = RunProcess(spec);
+    }
     progress.Finish();
     if (!run.ok()) return run.status().WithContext("cannot run " + options.evaluator);
     TW_RETURN_IF_ERROR(record_error);

@@ -21,8 +21,9 @@ struct EvalOptions {
   std::optional<std::string> dtype;
   std::optional<std::string> device;
   bool fast_jpeg = false;
+  std::optional<std::string> normaliser;  // AlexNet error table for corruption suites
   int threads = 0;
-  int decode_threads = 1;
+  int decode_threads = 0;  // 0: 1
   bool skip_bad_images = false;
   bool force = false;  // run even when the key is recorded: checks the result is reproduced
   bool progress = false;
@@ -38,7 +39,7 @@ struct ExportOptions {
 };
 Status ExportPredictions(CommandContext& ctx, const ExportOptions& options);
 
-// transferwatch-eval beside this program, else $TRANSFERWATCH_EVAL, else on PATH.
+// $TRANSFERWATCH_EVAL, else transferwatch-eval beside this program, else on PATH.
 std::string FindEvaluator();
 
 // The step of a checkpoint file named like epoch_012.pt or step-4000.pth: its last run of

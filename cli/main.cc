@@ -264,8 +264,12 @@ int Main(int argc, char** argv) {
                  "Decode large JPEGs at reduced size (faster; other pixels: part of the key)");
   eval->add_option("--threads", eval_options.threads, "Model threads (0 = one per core)")
       ->check(CLI::Range(0, 1024));
-  eval->add_option("--decode-threads", eval_options.decode_threads, "Image decoding threads")
+  eval->add_option("--decode-threads", eval_options.decode_threads,
+                   "Image decoding threads (default 1; more for a GPU)")
       ->check(CLI::Range(1, 1024));
+  eval->add_option("--normaliser", eval_options.normaliser,
+                   "AlexNet error table for corruption suites' CE/mCE (default: the shipped "
+                   "ImageNet-C table)");
   eval->add_flag("--skip-bad-images", eval_options.skip_bad_images,
                  "Count and record unreadable images instead of failing the dataset");
   eval->add_flag("--force", eval_options.force,

@@ -44,6 +44,7 @@ add_library(dep::png ALIAS PkgConfig::PNG)
 # chosen with -DTorch_DIR=/path/to/libtorch/share/cmake/Torch.
 if(TW_WITH_TORCH)
   find_package(Torch REQUIRED)
+  set(TW_TORCH_VERSION "${Torch_VERSION}")
   add_library(dep::torch INTERFACE IMPORTED)
   target_link_libraries(dep::torch INTERFACE ${TORCH_LIBRARIES})
   separate_arguments(TW_TORCH_CXX_FLAGS UNIX_COMMAND "${TORCH_CXX_FLAGS}")

@@ -4,8 +4,10 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +68,15 @@ StatusOr<UserIdentity> FromPasswd(struct passwd* pw, const std::string& what) {
   ::close_range(static_cast<unsigned>(error_fd) + 1, ~0U, 0);
   // A fresh process group, so a timeout can kill the whole tree.
   ::setpgid(0, 0);
+  for (const auto& [resource, value] : spec.limits) {
+    struct rlimit limit {
+      static_cast<rlim_t>(value), static_cast<rlim_t>(value)
+    };
+    if (::setrlimit(resource, &limit) != 0) fail("setrlimit");
+  }
+  // A network namespace of its own: needs CAP_SYS_ADMIN (root, before dropping to run_as).
+  // Refused here means the start fails with "unshare"; callers may retry without.
+  if (spec.no_network && ::unshare(CLONE_NEWNET) != 0) fail("unshare");
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -280,6 +291,7 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
     return DeadlineExceededError(ShellQuoteCommand(spec.argv) + " did not finish within " +
                                  std::to_string(spec.timeout.count()) + " ms and was killed");
   }
+  result.network_isolated = spec.no_network;
   if (WIFSIGNALED(wstatus)) {
     result.signal = WTERMSIG(wstatus);
   } else {

@@ -6,10 +6,12 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -38,15 +40,21 @@ struct ProcessSpec {
   std::string working_directory;  // empty: inherit
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
   size_t max_output_bytes = 1 << 20;  // stdout and stderr together; the rest is dropped
+  // Resource limits set in the child before exec (RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_CORE...).
+  std::vector<std::pair<int, uint64_t>> limits;
+  // Run the child in a network namespace of its own (no interfaces but a down loopback). Needs
+  // root (CAP_SYS_ADMIN); otherwise starting fails with an "unshare" PermissionDenied.
+  bool no_network = false;
   // When set, stdout is read line by line (without the newline) and handed over as it arrives,
   // on the calling thread; ProcessResult::output then holds stderr only.
   std::function<void(std::string_view line)> on_stdout_line;
 };
 
 struct ProcessResult {
-  int exit_code = -1;  // valid when signal == 0
-  int signal = 0;      // the terminating signal, 0 when it exited
-  std::string output;  // stdout and stderr interleaved, truncated to max_output_bytes
+  int exit_code = -1;             // valid when signal == 0
+  int signal = 0;                 // the terminating signal, 0 when it exited
+  bool network_isolated = false;  // it ran with no_network granted
+  std::string output;             // stdout and stderr interleaved, truncated to max_output_bytes
   bool ok() const { return signal == 0 && exit_code == 0; }
   // "exited with 3" / "killed by signal 9 (Killed)"
   std::string Describe() const;

@@ -23,6 +23,7 @@ namespace tw::datasets {
 namespace {
 
 constexpr uint64_t kMaxListBytes = 256ull << 20;  // class lists and label files
+constexpr int kMaxClasses = 32767;
 
 bool IsImageName(const std::string& name) {
   auto dot = name.rfind('.');
@@ -178,6 +179,14 @@ Status AssignLabelsFromFile(const DatasetSource& source, Manifest* m) {
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
       return BaseStem(m->files[a].path) < BaseStem(m->files[b].path);
     });
+    for (size_t k = 1; k < order.size(); ++k) {
+      // The list is matched by base name: two files with one name would get arbitrary labels.
+      if (BaseStem(m->files[order[k]].path) == BaseStem(m->files[order[k - 1]].path)) {
+        return InvalidArgumentError(name + " assigns labels by base name, but " +
+                                    m->files[order[k - 1]].path + " and " +
+                                    m->files[order[k]].path + " share one");
+      }
+    }
     if (doc.size() != m->files.size()) {
       return InvalidArgumentError(name + " holds " + std::to_string(doc.size()) +
                                   " label lists, but the folder has " +
@@ -406,6 +415,12 @@ StatusOr<Manifest> ScanDataset(const DatasetSource& source) {
         }
       }
     }
+  }
+  if (m.protocol.model_classes > kMaxClasses) {
+    // Per-sample records keep class indices in 16 bits (scoring/records.h).
+    return InvalidArgumentError(source.root + ": " + std::to_string(m.protocol.model_classes) +
+                                " classes; at most " + std::to_string(kMaxClasses) +
+                                " are supported");
   }
   TW_RETURN_IF_ERROR(HashFiles(source.root, &m.files, source.threads, source.progress));
   return m;

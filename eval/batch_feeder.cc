@@ -12,6 +12,10 @@ namespace {
 
 constexpr uint64_t kMaxImageFileBytes = 512ull << 20;
 
+Status ResourceError(const std::string& path, const char* what) {
+  return InvalidArgumentError(path + ": cannot decode: " + what);
+}
+
 }  // namespace
 
 BatchFeeder::BatchFeeder(std::vector<FeedItem> items, FeederOptions options)
@@ -83,7 +87,13 @@ void BatchFeeder::Work() {
     Slot& slot = slots_[slot_index];
     size_t offset = static_cast<size_t>(item % options_.batch_size);
     float* out = slot.data.data() + offset * floats_per_item_;
-    Status status = Produce(items_[static_cast<size_t>(item)], out);
+    Status status;
+    try {
+      status = Produce(items_[static_cast<size_t>(item)], out);
+    } catch (const std::exception& e) {
+      // Out of memory on a huge image, mostly: this image fails, the evaluator goes on.
+      status = ResourceError(items_[static_cast<size_t>(item)].path, e.what());
+    }
     if (!status.ok()) std::memset(out, 0, floats_per_item_ * sizeof(float));
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -106,9 +116,15 @@ std::optional<BatchFeeder::Batch> BatchFeeder::Next() {
   wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (stopping_) return std::nullopt;
   holding_ = true;
+  if (count < options_.batch_size) {
+    // The last, short batch: zeros after its images, whatever the slot held before.
+    std::fill(slot.data.begin() + static_cast<ptrdiff_t>(count * floats_per_item_), slot.data.end(),
+              0.0f);
+  }
   Batch out;
   out.first_item = batch * options_.batch_size;
   out.count = count;
+  out.capacity = options_.batch_size;
   out.data = slot.data.data();
   out.item_status.assign(slot.status.begin(), slot.status.begin() + count);
   return out;

@@ -34,8 +34,9 @@ class BatchFeeder {
  public:
   struct Batch {
     int64_t first_item = 0;  // index of the batch's first item
-    int count = 0;
-    const float* data = nullptr;  // count x C x H x W, contiguous
+    int count = 0;           // images in the batch
+    int capacity = 0;        // the batch size: data holds `capacity` images, zeros after `count`
+    const float* data = nullptr;  // capacity x C x H x W, contiguous
     // Per item: OK, or why it could not be used (unreadable, changed, corrupt image). Its
     // slot in `data` then holds zeros.
     std::vector<Status> item_status;
@@ -54,6 +55,7 @@ class BatchFeeder {
   // Seconds Next() spent waiting for workers (the model idling for data).
   double wait_seconds() const { return wait_seconds_; }
   size_t item_count() const { return items_.size(); }
+  const FeedItem& item(size_t index) const { return items_[index]; }
   size_t floats_per_item() const { return floats_per_item_; }
 
  private:

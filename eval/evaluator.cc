@@ -1,12 +1,14 @@
 #include "eval/evaluator.h"
 
 #include <ATen/Parallel.h>
+#include <fcntl.h>
 #include <torch/script.h>
 #include <torch/version.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -40,7 +42,8 @@ struct DatasetRun {
   // Corruption suites: one accumulator per (corruption, severity) beside the overall one.
   std::map<std::pair<std::string, int>, std::unique_ptr<scoring::Accumulator>> subsets;
   std::vector<scoring::SampleRecord> records;
-  std::vector<protocol::BadImage> bad_images;
+  std::vector<protocol::BadImage> bad_images;  // the first kMaxBadImagesListed
+  int64_t bad_image_count = 0;
   Status failed;
   SteadyClock::time_point start;
 };
@@ -91,14 +94,62 @@ StatusOr<datasets::Manifest> LoadManifest(const JobDataset& d) {
   return datasets::ManifestFromJson(text, d.manifest_path);
 }
 
-Status CheckHash(const std::string& path, const std::string& expected, const char* what) {
-  TW_ASSIGN_OR_RETURN(std::string actual, Sha256FileHex(path));
+// Copies `path` into `copy` (mode 0600) while hashing it, and checks the hash: the bytes that
+// are loaded are exactly the bytes that were hashed, even if the original is rewritten meanwhile.
+Status CopyVerified(const std::string& path, const std::string& expected, const char* what,
+                    const std::string& copy) {
+  int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return ErrnoToStatus(errno, std::string("cannot open ") + what + " " + path);
+  int out = ::open(copy.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) {
+    int err = errno;
+    ::close(in);
+    return ErrnoToStatus(err, "cannot create " + copy);
+  }
+  Sha256Hasher hasher;
+  std::vector<char> buffer(1 << 20);
+  Status status;
+  while (true) {
+    ssize_t n = ::read(in, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status = ErrnoToStatus(errno, std::string("cannot read ") + what + " " + path);
+      break;
+    }
+    if (n == 0) break;
+    hasher.Update(buffer.data(), static_cast<size_t>(n));
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = ::write(out, buffer.data() + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        status = ErrnoToStatus(errno, "cannot write " + copy);
+        break;
+      }
+      done += w;
+    }
+    if (!status.ok()) break;
+  }
+  ::close(in);
+  if (::close(out) != 0 && status.ok()) status = ErrnoToStatus(errno, "cannot write " + copy);
+  TW_RETURN_IF_ERROR(status);
+  std::string actual = hasher.FinishHex();
   if (actual != expected) {
     return DataLossError(std::string(what) + " " + path + " changed since it was hashed (sha256 " +
                          actual.substr(0, 12) + ", expected " + expected.substr(0, 12) + ")");
   }
   return OkStatus();
 }
+
+// A private temporary folder, removed with its contents on destruction.
+struct PrivateDir {
+  std::string path;
+  ~PrivateDir() {
+    if (!path.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  }
+};
 
 class JobRunner {
  public:
@@ -125,38 +176,72 @@ class JobRunner {
     // LibTorch here defaults to one intra-op thread (platform notes): always set it.
     at::set_num_threads(threads);
 
-    Status checked = CheckHash(job_.checkpoint_path, job_.checkpoint_sha256, "checkpoint");
+    if (job_.evaluator_version != kEvaluatorVersion) {
+      // The job's evaluation keys name another evaluator: its results would be recorded under
+      // the wrong version.
+      return Fail(std::nullopt,
+                  FailedPreconditionError("this is " + std::string(kEvaluatorVersion) +
+                                          "; the job was planned for " + job_.evaluator_version +
+                                          " (transferwatch and transferwatch-eval come from "
+                                          "different builds)"),
+                  protocol::kEvaluatorExitBadJob);
+    }
+    // The model is loaded from private copies made while hashing (see CopyVerified).
+    PrivateDir scratch;
+    {
+      const char* tmp = std::getenv("TMPDIR");
+      std::string pattern =
+          std::string(tmp != nullptr && *tmp == '/' ? tmp : "/tmp") + "/tw-eval-model-XXXXXX";
+      if (::mkdtemp(pattern.data()) == nullptr) {
+        return Fail(std::nullopt, ErrnoToStatus(errno, "cannot create " + pattern),
+                    protocol::kEvaluatorExitInternal);
+      }
+      scratch.path = pattern;
+    }
+    std::string checkpoint = scratch.path + "/checkpoint";
+    std::optional<std::string> arch;
+    Status checked =
+        CopyVerified(job_.checkpoint_path, job_.checkpoint_sha256, "checkpoint", checkpoint);
     if (checked.ok() && job_.arch_path) {
-      checked = CheckHash(*job_.arch_path, *job_.arch_sha256, "architecture file");
+      arch = scratch.path + "/arch";
+      checked = CopyVerified(*job_.arch_path, *job_.arch_sha256, "architecture file", *arch);
     }
     if (!checked.ok()) return Fail(std::nullopt, checked, protocol::kEvaluatorExitBadCheckpoint);
     LoadOptions load;
     load.device = first.device;
     load.dtype = first.dtype;
-    auto model = LoadCheckpoint(job_.checkpoint_path, job_.arch_path, load);
+    auto model = LoadCheckpoint(checkpoint, arch, load);
     if (!model.ok()) {
-      return Fail(std::nullopt, model.status(), protocol::kEvaluatorExitBadCheckpoint);
+      // Messages name the private copy; say which file the user gave.
+      std::string message = model.status().message();
+      for (auto [from, to] : {std::pair<std::string, std::string>{checkpoint, job_.checkpoint_path},
+                              {arch.value_or("\x01"), job_.arch_path.value_or("")}}) {
+        for (size_t at = message.find(from); at != std::string::npos; at = message.find(from, at)) {
+          message.replace(at, from.size(), to);
+          at += to.size();
+        }
+      }
+      return Fail(std::nullopt, Status(model.status().code(), message),
+                  protocol::kEvaluatorExitBadCheckpoint);
     }
     model_ = std::move(*model);
 
     Status prepared = Prepare();
     if (!prepared.ok()) return Fail(std::nullopt, prepared, protocol::kEvaluatorExitBadJob);
     EmitStart(threads);
+    // Each pass's results are reported as soon as it ends: a crash in a later pass (another
+    // preprocessing) loses only that pass.
+    bool all_ok = true;
     for (auto& pass : passes_) {
       int code = RunPass(pass);
       if (code != protocol::kEvaluatorExitOk) return code;
-    }
-    bool all_ok = true;
-    for (auto& run : runs_) {
-      if (!run.failed.ok()) {
-        all_ok = false;
-        emit_(protocol::ErrorEventJson(run.job->name, run.failed));
-        continue;
-      }
-      Status finished = Finish(run);
-      if (!finished.ok()) {
-        all_ok = false;
-        emit_(protocol::ErrorEventJson(run.job->name, finished));
+      for (size_t d : pass.datasets) {
+        DatasetRun& run = runs_[d];
+        Status status = run.failed.ok() ? Finish(run) : run.failed;
+        if (!status.ok()) {
+          all_ok = false;
+          emit_(protocol::ErrorEventJson(run.job->name, status));
+        }
       }
     }
     EmitDone(threads);
@@ -251,15 +336,18 @@ class JobRunner {
     if (pass.fast_jpeg) options.decode.dct_scale_min_side = imaging::ScaleSize(pass.preprocess);
     options.preprocess = pass.preprocess;
     for (size_t d : pass.datasets) runs_[d].start = SteadyClock::now();
-    BatchFeeder feeder(pass.items, options);
+    BatchFeeder feeder(std::move(pass.items), options);
     const auto& p = pass.preprocess;
     auto last_progress = SteadyClock::now();
     while (auto batch = feeder.Next()) {
       at::Tensor logits;
       try {
+        // Always the full batch shape (a short last batch is padded with zeros): kernels are
+        // chosen by shape, so a fixed shape keeps every image's logits independent of which
+        // images share its batch — and so of which other datasets share the pass.
         at::Tensor input =
             torch::from_blob(const_cast<float*>(batch->data),
-                             {batch->count, p.channels, p.img_size, p.img_size}, torch::kFloat);
+                             {batch->capacity, p.channels, p.img_size, p.img_size}, torch::kFloat);
         auto output = Forward(model_, input);
         if (!output.ok()) {
           return Fail(std::nullopt, output.status(), protocol::kEvaluatorExitBadCheckpoint);
@@ -273,7 +361,8 @@ class JobRunner {
       const float* rows = logits.data_ptr<float>();
       for (int i = 0; i < batch->count; ++i) {
         size_t item = static_cast<size_t>(batch->first_item + i);
-        Score(pass, item, batch->item_status[static_cast<size_t>(i)], rows + i * width, width);
+        Score(pass, feeder.item(item).path, item, batch->item_status[static_cast<size_t>(i)],
+              rows + i * width, width);
       }
       feeder.Release();
       images_done_ += batch->count;
@@ -287,7 +376,8 @@ class JobRunner {
     return protocol::kEvaluatorExitOk;
   }
 
-  void Score(Pass& pass, size_t item, const Status& status, const float* row, int64_t width) {
+  void Score(Pass& pass, const std::string& path, size_t item, const Status& status,
+             const float* row, int64_t width) {
     for (const auto& [d, position] : pass.targets[item]) {
       DatasetRun& run = runs_[d];
       if (!run.failed.ok()) continue;
@@ -301,7 +391,14 @@ class JobRunner {
         excluded.top5.fill(-1);
         excluded.excluded = true;
         run.records[position] = excluded;
-        run.bad_images.push_back(protocol::BadImage{file.path, status.message()});
+        ++run.bad_image_count;
+        if (run.bad_images.size() < protocol::kMaxBadImagesListed) {
+          // The reason without the path it starts with: the path is beside it.
+          std::string reason = status.message();
+          std::string prefix = path + ": ";
+          if (reason.rfind(prefix, 0) == 0) reason.erase(0, prefix.size());
+          run.bad_images.push_back(protocol::BadImage{file.path, reason});
+        }
         continue;
       }
       if (width != run.manifest.protocol.model_classes) {
@@ -313,13 +410,13 @@ class JobRunner {
       }
       auto record = run.accumulator->Add(row, file.labels);
       if (!record.ok()) {
-        run.failed = record.status().WithContext(pass.items[item].path);
+        run.failed = record.status().WithContext(path);
         continue;
       }
       run.records[position] = *record;
       if (!run.subsets.empty()) {
         auto subset = run.subsets.at({file.corruption, file.severity})->Add(row, file.labels);
-        if (!subset.ok()) run.failed = subset.status().WithContext(pass.items[item].path);
+        if (!subset.ok()) run.failed = subset.status().WithContext(path);
       }
     }
   }
@@ -363,6 +460,7 @@ class JobRunner {
     result.records_count = static_cast<int64_t>(run.records.size());
     result.records_digest = scoring::RecordsDigest(encoded);
     result.bad_images = run.bad_images;
+    result.bad_image_count = run.bad_image_count;
     result.wall_s = Seconds(SteadyClock::now() - run.start);
     emit_(protocol::ResultEventJson(result));
     return OkStatus();
@@ -392,8 +490,8 @@ class JobRunner {
     for (const auto& pass : passes_) {
       Json names = Json::array();
       for (size_t d : pass.datasets) names.push_back(runs_[d].job->name);
-      passes.push_back({{"datasets", names}, {"images", pass.items.size()}});
-      images_total_ += static_cast<int64_t>(pass.items.size());
+      passes.push_back({{"datasets", names}, {"images", pass.targets.size()}});
+      images_total_ += static_cast<int64_t>(pass.targets.size());
     }
     Json start = Provenance(threads);
     start["event"] = "start";

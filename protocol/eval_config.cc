@@ -14,6 +14,7 @@ nlohmann::json ToJson(const EvalConfig& c) {
           {"std", c.std},
           {"channels", c.channels},
           {"fast_jpeg", c.fast_jpeg},
+          {"skip_bad_images", c.skip_bad_images},
           {"batch_size", c.batch_size},
           {"dtype", c.dtype},
           {"device", c.device}};
@@ -89,9 +90,9 @@ Status ApplyEvalConfigJson(const std::string& json_text, EvalConfig* c) {
       TW_RETURN_IF_ERROR(numbers(&c->mean));
     } else if (key == "std") {
       TW_RETURN_IF_ERROR(numbers(&c->std));
-    } else if (key == "fast_jpeg") {
+    } else if (key == "fast_jpeg" || key == "skip_bad_images") {
       if (!value.is_boolean()) return type_error("true or false");
-      c->fast_jpeg = value.get<bool>();
+      (key == "fast_jpeg" ? c->fast_jpeg : c->skip_bad_images) = value.get<bool>();
     } else {
       return InvalidArgumentError("eval config: unknown key \"" + key + "\"");
     }
@@ -112,14 +113,25 @@ std::string PreprocessingJson(const EvalConfig& c) {
   return canonical.ok() ? *canonical : "{}";
 }
 
+void NormalizeEvalConfig(bool resize_and_crop, EvalConfig* config) {
+  if (!resize_and_crop) {
+    config->crop_pct = 1.0;
+    config->interpolation = "bicubic";
+    config->fast_jpeg = false;
+  }
+  if (config->device == "cuda") config->device = "cuda:0";
+}
+
 StatusOr<std::string> EvaluatorEvaluationKey(const std::string& checkpoint_sha256,
                                              const std::optional<std::string>& arch_sha256,
+                                             const std::string& dataset,
                                              const std::string& manifest_sha256,
                                              const std::string& eval_config_sha256,
                                              const std::string& evaluator_version) {
   nlohmann::json parts = {{"kind", "evaluator"},
                           {"checkpoint", checkpoint_sha256},
                           {"arch", arch_sha256 ? nlohmann::json(*arch_sha256) : nullptr},
+                          {"dataset", dataset},
                           {"manifest", manifest_sha256},
                           {"eval_config", eval_config_sha256},
                           {"evaluator", evaluator_version}};

@@ -21,6 +21,8 @@ struct EvalConfig {
   std::vector<double> std = {0.229, 0.224, 0.225};
   int channels = 3;
   bool fast_jpeg = false;  // opt-in DCT-domain downscaling: faster on large JPEGs, other pixels
+  // Unusable images are recorded as excluded instead of failing the dataset: other numbers.
+  bool skip_bad_images = false;
   // Inference.
   int batch_size = 32;
   std::string dtype = "fp32";  // fp32 | bf16
@@ -37,13 +39,21 @@ Status ApplyEvalConfigJson(const std::string& json_text, EvalConfig* config);
 // The canonical JSON (every field, always) and its versioned hash.
 StatusOr<HashedJson> HashEvalConfig(const EvalConfig& config);
 
+// Clears what cannot change a result under a protocol, so it cannot split one result into
+// several keys: without resize and crop (corruption suites) crop_pct, interpolation and
+// fast_jpeg do nothing. "cuda" means "cuda:0".
+void NormalizeEvalConfig(bool resize_and_crop, EvalConfig* config);
+
 // The preprocessing fields alone, as JSON text: what `dataset add` stores as a default.
 std::string PreprocessingJson(const EvalConfig& config);
 
-// Key of an evaluator result: checkpoint, architecture file (state dicts), manifest (files,
-// labels and protocol), eval config and evaluator version. Same key, same predictions.
+// Key of an evaluator result: checkpoint, architecture file (state dicts), dataset and its
+// manifest (files, labels and protocol), eval config and evaluator version. Same key, same
+// predictions. (The dataset's name is in it so that two datasets registered with the same
+// files each get their own recorded result.)
 StatusOr<std::string> EvaluatorEvaluationKey(const std::string& checkpoint_sha256,
                                              const std::optional<std::string>& arch_sha256,
+                                             const std::string& dataset,
                                              const std::string& manifest_sha256,
                                              const std::string& eval_config_sha256,
                                              const std::string& evaluator_version);

@@ -114,6 +114,7 @@ StatusOr<std::string> JobToJson(const Job& job) {
                         {"records_path", d.records_path}});
   }
   Json doc = {{"job_version", kJobVersion},
+              {"evaluator_version", job.evaluator_version},
               {"checkpoint_path", job.checkpoint_path},
               {"checkpoint_sha256", job.checkpoint_sha256},
               {"arch_path", job.arch_path ? Json(*job.arch_path) : Json(nullptr)},
@@ -138,6 +139,7 @@ StatusOr<Job> JobFromJson(std::string_view text, std::string_view source_name) {
                                 " is not supported (this evaluator reads version " +
                                 std::to_string(kJobVersion) + ")");
   }
+  TW_ASSIGN_OR_RETURN(job.evaluator_version, f.String("evaluator_version"));
   TW_ASSIGN_OR_RETURN(job.checkpoint_path, f.String("checkpoint_path"));
   TW_RETURN_IF_ERROR(AbsolutePath(job.checkpoint_path, "checkpoint_path"));
   TW_ASSIGN_OR_RETURN(job.checkpoint_sha256, f.String("checkpoint_sha256"));
@@ -217,7 +219,9 @@ std::string ProgressEventJson(const Progress& p) {
 
 std::string ResultEventJson(const DatasetResult& r) {
   Json bad = Json::array();
-  for (const auto& b : r.bad_images) bad.push_back({{"path", b.path}, {"reason", b.reason}});
+  for (size_t i = 0; i < r.bad_images.size() && i < kMaxBadImagesListed; ++i) {
+    bad.push_back({{"path", r.bad_images[i].path}, {"reason", r.bad_images[i].reason}});
+  }
   Json subsets = Json::array();
   for (const auto& s : r.corruption_subsets) {
     subsets.push_back({{"corruption", s.corruption}, {"severity", s.severity}, {"top1", s.top1}});
@@ -238,6 +242,7 @@ std::string ResultEventJson(const DatasetResult& r) {
       {"records",
        {{"path", r.records_path}, {"count", r.records_count}, {"digest", r.records_digest}}},
       {"bad_images", bad},
+      {"bad_image_count", r.bad_image_count},
       {"wall_s", Finite(r.wall_s)}};
   return doc.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
@@ -262,7 +267,7 @@ StatusOr<Event> ParseEventLine(std::string_view line) {
   event.json = std::string(line);
   const std::string kind = kind_it->get<std::string>();
   Fields f(doc, "evaluator " + kind + " event");
-  f.Get("event").status().ok();
+  (void)f.Get("event");  // read above; marks the key as known
   if (kind == "start" || kind == "done") {
     event.kind = kind == "start" ? Event::Kind::kStart : Event::Kind::kDone;
     return event;  // free-form provenance: recorded as is
@@ -338,6 +343,10 @@ StatusOr<Event> ParseEventLine(std::string_view line) {
     TW_ASSIGN_OR_RETURN(image.reason, bf.String("reason"));
     TW_RETURN_IF_ERROR(bf.Check());
     r.bad_images.push_back(std::move(image));
+  }
+  TW_ASSIGN_OR_RETURN(r.bad_image_count, f.Int("bad_image_count"));
+  if (r.bad_image_count < static_cast<int64_t>(r.bad_images.size())) {
+    return InvalidArgumentError("result.bad_image_count is below the bad images listed");
   }
   TW_ASSIGN_OR_RETURN(r.wall_s, f.Number("wall_s"));
   TW_RETURN_IF_ERROR(f.Check());

@@ -33,6 +33,9 @@ struct JobDataset {
 };
 
 struct Job {
+  // The evaluator version the evaluation keys were computed with (kEvaluatorVersion); the
+  // evaluator refuses a job meant for another version.
+  std::string evaluator_version;
   std::string checkpoint_path;
   std::string checkpoint_sha256;  // re-hashed by the evaluator before it loads anything
   std::optional<std::string> arch_path;
@@ -56,6 +59,9 @@ inline constexpr int kEvaluatorExitBadJob = 2;         // usage, unreadable or i
 inline constexpr int kEvaluatorExitBadCheckpoint = 3;  // not loadable, wrong hash, bad output
 inline constexpr int kEvaluatorExitDatasetFailed = 4;  // one or more datasets failed (see errors)
 inline constexpr int kEvaluatorExitInternal = 5;
+
+// Result events list at most this many bad images (and count them all): a line stays small.
+inline constexpr size_t kMaxBadImagesListed = 100;
 
 struct BadImage {
   std::string path;
@@ -83,7 +89,8 @@ struct DatasetResult {
   std::string records_path;
   int64_t records_count = 0;
   std::string records_digest;
-  std::vector<BadImage> bad_images;
+  std::vector<BadImage> bad_images;  // the first kMaxBadImagesListed
+  int64_t bad_image_count = 0;       // all of them
   double wall_s = 0;
 };
 

@@ -126,12 +126,10 @@ StatusOr<RegistrationResult> PgStore::RegisterDataset(const DatasetRegistration&
                 result.dataset_id, reg.manifest_sha256, reg.root, reg.default_config_json)[0]
               .as<int>();
     }
-    // The newest version is the dataset's current manifest.
-    tx.exec_params(
-        "UPDATE tw.datasets d SET manifest_sha256 = v.manifest_sha256 "
-        "FROM tw.dataset_versions v WHERE d.id = $1 AND v.dataset_id = d.id "
-        "  AND v.version = (SELECT max(version) FROM tw.dataset_versions WHERE dataset_id = $1)",
-        result.dataset_id);
+    // What was just registered is current, also when it is an older version's content again
+    // (files restored after a change): evaluations then run against that version's manifest.
+    tx.exec_params("UPDATE tw.datasets SET manifest_sha256 = $2 WHERE id = $1", result.dataset_id,
+                   reg.manifest_sha256);
     tx.commit();
     return result;
   });
@@ -141,7 +139,8 @@ StatusOr<DatasetVersionInfo> PgStore::GetDatasetVersion(const std::string& name)
   return PgCall("reading dataset " + name, [&]() -> StatusOr<DatasetVersionInfo> {
     pqxx::read_transaction tx(impl_->conn);
     auto rows = tx.exec_params(
-        std::string(kVersionSelect) + "WHERE d.name = $1 ORDER BY v.version DESC LIMIT 1", name);
+        std::string(kVersionSelect) + "WHERE d.name = $1 AND v.manifest_sha256 = d.manifest_sha256",
+        name);
     if (!rows.empty()) return VersionFromRow(rows[0]);
     auto known = tx.exec_params("SELECT 1 FROM tw.datasets WHERE name = $1", name);
     if (known.empty()) return NotFoundError("dataset '" + name + "' is not registered");

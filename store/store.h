@@ -48,7 +48,8 @@ class Store {
   // existing one, nothing new (same manifest), or files for a dataset known from an import.
   // NotFound when the reference is not registered.
   virtual StatusOr<RegistrationResult> RegisterDataset(const DatasetRegistration& registration) = 0;
-  // The dataset's newest version. NotFound when the dataset does not exist or has no files yet.
+  // The dataset's current version: the one registered last (which may be an older version's
+  // content again). NotFound when the dataset does not exist or has no files yet.
   virtual StatusOr<DatasetVersionInfo> GetDatasetVersion(const std::string& name) = 0;
   virtual StatusOr<std::vector<DatasetVersionInfo>> ListDatasetVersions(
       const std::string& name) = 0;

@@ -45,8 +45,8 @@ class StoreRecordsTest : public ::tw::testing::PgTest {
     auto hashed = HashEvalConfig(config);
     EXPECT_TRUE(hashed.ok());
     r.eval_config = ImportedEvalConfig{hashed->sha256, hashed->hash_version, hashed->canonical};
-    auto key = EvaluatorEvaluationKey(std::to_string(checkpoint_id), std::nullopt, manifest,
-                                      hashed->sha256, "test");
+    auto key = EvaluatorEvaluationKey(std::to_string(checkpoint_id), std::nullopt, dataset,
+                                      manifest, hashed->sha256, "test");
     EXPECT_TRUE(key.ok());
     r.evaluation_key = *key;
     r.checkpoint_id = checkpoint_id;

@@ -21,16 +21,20 @@ namespace {
 using ::testing::HasSubstr;
 using ::tw::testing::TempDir;
 
-// A 1000-class "model": per-channel means through a fixed linear layer. Deterministic, cheap,
-// and it gives different images different logits.
+// A 1000-class "model": a convolution, ReLU, global mean and a linear layer. Deterministic,
+// cheap, different logits for different images, and real conv/GEMM kernels whose choice
+// depends on the batch shape.
 void SaveModel(const std::string& path) {
   torch::manual_seed(7);
-  torch::jit::Module m("TinyPool");
-  m.register_parameter("w", torch::randn({1000, 3}), false);
+  torch::jit::Module m("TinyConv");
+  m.register_parameter("conv_w", torch::randn({16, 3, 3, 3}) * 0.2, false);
+  m.register_parameter("conv_b", torch::randn({16}) * 0.1, false);
+  m.register_parameter("w", torch::randn({1000, 16}), false);
   m.register_parameter("b", torch::randn({1000}) * 0.1, false);
   m.define(R"(
     def forward(self, x):
-        pooled = x.mean(dim=[2, 3])
+        h = torch.relu(torch.conv2d(x, self.conv_w, self.conv_b, [1, 1], [1, 1]))
+        pooled = h.mean(dim=[2, 3])
         return torch.matmul(pooled, self.w.t()) + self.b
   )");
   m.save(path);
@@ -143,6 +147,34 @@ TEST_F(EvalProtocolsTest, DatasetsSharingFilesCostOneForwardPass) {
   nlohmann::json cached = Json({"eval", tmp_.Sub("model.pt"), "--dataset", "imagenet", "--dataset",
                                 "imagenet-a", "--batch-size", "4"});
   for (const auto& e : cached["evaluations"]) EXPECT_TRUE(e["cached"].get<bool>());
+}
+
+TEST_F(EvalProtocolsTest, SharingAPassDoesNotChangeADatasetsResult) {
+  // 7 val images, 4 of them in A's classes: alone, the clean subset is one batch of 3 and one of
+  // 1 (batch size 3); inside ImageNet val's pass its images sit in other batches, beside other
+  // images. The evaluation key is the same, so the results must be too, bit for bit.
+  std::vector<std::string> val;
+  for (const char* cls : {"n01498041", "n01531178", "n01440764"}) {
+    for (int i = 0; i < (std::string(cls) == "n01440764" ? 3 : 2); ++i) {
+      val.push_back(std::string(cls) + "/v" + std::to_string(i) + ".png");
+    }
+  }
+  MakeImages(tmp_.Sub("val"), val, 70, 50);
+  MakeImages(tmp_.Sub("a"), {"n01498041/a0.png"}, 64, 64);
+  ASSERT_EQ(Cli({"dataset", "add", "imagenet", tmp_.Sub("val"), "--preset", "imagenet",
+                 "--img-size", "24", "--crop-pct", "1"})
+                .exit_code,
+            0);
+  ASSERT_EQ(
+      Cli({"dataset", "add", "imagenet-a", tmp_.Sub("a"), "--preset", "imagenet-a"}).exit_code, 0);
+  nlohmann::json alone =
+      Json({"eval", tmp_.Sub("model.pt"), "--dataset", "imagenet-a-clean", "--batch-size", "3"});
+  ASSERT_EQ(alone["evaluations"].size(), 1u);
+  auto together = Cli({"eval", tmp_.Sub("model.pt"), "--dataset", "imagenet", "--dataset",
+                       "imagenet-a-clean", "--batch-size", "3", "--force"});
+  EXPECT_EQ(together.exit_code, 0) << together.output;
+  EXPECT_THAT(together.output, HasSubstr("reproduced bit for bit"));
+  EXPECT_THAT(together.output, ::testing::Not(HasSubstr("NOT reproduced")));
 }
 
 TEST_F(EvalProtocolsTest, CorruptionSuitesReportSubsetsAndCe) {
