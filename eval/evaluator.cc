@@ -19,7 +19,7 @@
 #include "common/time_util.h"
 #include "common/version.h"
 #include "datasets/manifest.h"
-#include "eval/batch_feeder.h"
+#include "imaging/batch_feeder.h"
 #include "eval/checkpoint.h"
 #include "scoring/corruption.h"
 #include "scoring/metrics.h"
@@ -27,6 +27,10 @@
 
 namespace tw::eval {
 namespace {
+
+using imaging::BatchFeeder;
+using imaging::FeederOptions;
+using imaging::FeedItem;
 
 using Json = nlohmann::json;
 using protocol::Job;

@@ -98,6 +98,17 @@ TEST_F(DatasetCliTest, WnidFoldersAreVersionedAndVerified) {
   nlohmann::json v2 = Json({"dataset", "add", "toy", dir, "--layout", "wnid-folders"});
   EXPECT_EQ(v2["version"], 2);
   EXPECT_EQ(Json({"dataset", "show", "toy"})["versions"].size(), 2u);
+
+  // The files restored to version 1's content: version 1 is current again, not a loop of
+  // "verify: changed" / "add: unchanged".
+  WriteTestFile(dir + "/a_class/img0.JPEG", "xa_class/img0.JPEG");
+  Image(dir, "b_class/img2.JPEG");
+  std::filesystem::remove(dir + "/b_class/img9.jpg");
+  nlohmann::json back = Json({"dataset", "add", "toy", dir, "--layout", "wnid-folders"});
+  EXPECT_EQ(back["version"], 1);
+  auto verified = Cli({"dataset", "verify", "toy"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.output;
+  EXPECT_THAT(verified.output, HasSubstr("toy v1"));
   EXPECT_EQ(Cli({"dataset", "remove", "toy"}).exit_code, 0);
   EXPECT_EQ(Cli({"dataset", "show", "toy"}).exit_code, 3);
 }

@@ -177,6 +177,83 @@ TEST_F(EvalProtocolsTest, SharingAPassDoesNotChangeADatasetsResult) {
   EXPECT_THAT(together.output, ::testing::Not(HasSubstr("NOT reproduced")));
 }
 
+TEST_F(EvalProtocolsTest, ValRealAndACleanShareOnePassEachScoredByItsProtocol) {
+  // ImageNet val in class folders; ReaL = the same files with multi-label lists by base name
+  // (an empty list excludes the image); A-clean derived from val.
+  std::vector<std::string> val = {"n01498041/ILSVRC2012_val_00000001.png",
+                                  "n01498041/ILSVRC2012_val_00000002.png",
+                                  "n01531178/ILSVRC2012_val_00000003.png",
+                                  "n01440764/ILSVRC2012_val_00000004.png",
+                                  "n01440764/ILSVRC2012_val_00000005.png"};
+  MakeImages(tmp_.Sub("val"), val, 60, 60);
+  ::tw::testing::WriteTestFile(tmp_.Sub("real.json"), "[[6, 0], [], [11], [0, 1, 2], [0]]");
+  MakeImages(tmp_.Sub("a"), {"n01531178/a.png"}, 60, 60);
+  for (const std::vector<std::string>& add :
+       std::vector<std::vector<std::string>>{
+           {"imagenet", tmp_.Sub("val"), "--preset", "imagenet"},
+           {"imagenet-real", tmp_.Sub("val"), "--layout", "labels-file", "--labels",
+            tmp_.Sub("real.json"), "--reference", "imagenet", "--classes",
+            std::string(::tw::testing::ImagenetDataDir()) + "/imagenet_synsets.txt"},
+           {"imagenet-a", tmp_.Sub("a"), "--preset", "imagenet-a"}}) {
+    std::vector<std::string> args = {"dataset", "add"};
+    args.insert(args.end(), add.begin(), add.end());
+    args.insert(args.end(), {"--img-size", "32", "--crop-pct", "1"});
+    auto result = Cli(args);
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+  }
+  nlohmann::json run = Json({"eval", tmp_.Sub("model.pt"), "--dataset", "imagenet", "--dataset",
+                             "imagenet-real", "--dataset", "imagenet-a-clean"});
+  ASSERT_EQ(run["evaluations"].size(), 3u);
+  std::map<std::string, nlohmann::json> by_name;
+  for (const auto& e : run["evaluations"]) by_name[e["dataset"]] = e;
+  EXPECT_EQ(by_name["imagenet"]["n"], 5);
+  EXPECT_EQ(by_name["imagenet-real"]["n"], 4);  // one empty label list: excluded
+  EXPECT_TRUE(by_name["imagenet-real"]["nll"].is_null()) << "multi-label: no NLL";
+  EXPECT_TRUE(by_name["imagenet-real"]["ece"].is_null());
+  EXPECT_FALSE(by_name["imagenet"]["nll"].is_null());
+  EXPECT_EQ(by_name["imagenet-a-clean"]["n"], 3);
+  nlohmann::json results = Json({"results", "--dataset", "imagenet-real"});
+  nlohmann::json passes = results["results"][0]["provenance"]["passes"];
+  ASSERT_EQ(passes.size(), 1u);
+  EXPECT_EQ(passes[0]["images"], 5) << "val, ReaL and A-clean: five images, one forward pass";
+  EXPECT_EQ(results["results"][0]["metrics"]["excluded"], 1);
+}
+
+TEST_F(EvalProtocolsTest, TwoDatasetsWithTheSameFilesEachGetAResult) {
+  MakeImages(tmp_.Sub("val"), {"n01440764/a.png", "n01443537/b.png"}, 40, 40);
+  for (const char* name : {"one", "two"}) {
+    ASSERT_EQ(Cli({"dataset", "add", name, tmp_.Sub("val"), "--layout", "wnid-folders",
+                   "--classes", std::string(::tw::testing::ImagenetDataDir()) +
+                                    "/imagenet_synsets.txt",
+                   "--img-size", "32"})
+                  .exit_code,
+              0);
+  }
+  nlohmann::json first = Json({"eval", tmp_.Sub("model.pt"), "--dataset", "one"});
+  nlohmann::json second = Json({"eval", tmp_.Sub("model.pt"), "--dataset", "two"});
+  EXPECT_FALSE(second["evaluations"][0]["cached"].get<bool>())
+      << "the same manifest under another name is another dataset's result";
+  EXPECT_EQ(Json({"results", "--dataset", "two"})["results"].size(), 1u);
+  EXPECT_EQ(first["evaluations"][0]["predictions_digest"],
+            second["evaluations"][0]["predictions_digest"]);
+}
+
+TEST_F(EvalProtocolsTest, SkippingBadImagesIsItsOwnResult) {
+  MakeImages(tmp_.Sub("val"), {"n01440764/a.png", "n01443537/b.png"}, 40, 40);
+  ::tw::testing::WriteTestFile(tmp_.Sub("val/n01443537/broken.png"), "not a png");
+  ASSERT_EQ(Cli({"dataset", "add", "val", tmp_.Sub("val"), "--preset", "imagenet",
+                 "--img-size", "32"})
+                .exit_code,
+            0);
+  nlohmann::json skipped =
+      Json({"eval", tmp_.Sub("model.pt"), "--dataset", "val", "--skip-bad-images"});
+  EXPECT_EQ(skipped["evaluations"][0]["n"], 2);
+  // Without the flag the same request is another key: not answered by the skipping result.
+  auto strict = Cli({"eval", tmp_.Sub("model.pt"), "--dataset", "val"});
+  EXPECT_NE(strict.exit_code, 0);
+  EXPECT_THAT(strict.output, HasSubstr("broken.png"));
+}
+
 TEST_F(EvalProtocolsTest, CorruptionSuitesReportSubsetsAndCe) {
   std::vector<std::string> files;
   for (const char* corruption : {"gaussian_noise", "fog", "made_up"}) {

@@ -15,7 +15,7 @@
 #include "imaging/image.h"
 #include "imaging/preprocess.h"
 
-namespace tw::eval {
+namespace tw::imaging {
 
 struct FeedItem {
   std::string path;    // absolute
@@ -26,8 +26,8 @@ struct FeederOptions {
   int decode_threads = 1;
   int batch_size = 32;
   int batches_ahead = 3;  // buffers: how far decoding may run ahead of the model
-  imaging::DecodeOptions decode;
-  imaging::PreprocessConfig preprocess;
+  DecodeOptions decode;
+  PreprocessConfig preprocess;
 };
 
 class BatchFeeder {
@@ -86,4 +86,4 @@ class BatchFeeder {
   std::vector<std::thread> workers_;
 };
 
-}  // namespace tw::eval
+}  // namespace tw::imaging

@@ -1,4 +1,4 @@
-#include "eval/batch_feeder.h"
+#include "imaging/batch_feeder.h"
 
 #include <algorithm>
 #include <chrono>
@@ -7,7 +7,7 @@
 #include "common/file_util.h"
 #include "common/sha256.h"
 
-namespace tw::eval {
+namespace tw::imaging {
 namespace {
 
 constexpr uint64_t kMaxImageFileBytes = 512ull << 20;
@@ -65,9 +65,9 @@ Status BatchFeeder::Produce(const FeedItem& item, float* out) {
                            "): run `transferwatch dataset verify`");
     }
   }
-  TW_ASSIGN_OR_RETURN(imaging::Image image,
-                      imaging::DecodeImage(bytes, options_.decode, item.path));
-  return imaging::Preprocess(image, options_.preprocess, out).WithContext(item.path);
+  TW_ASSIGN_OR_RETURN(Image image,
+                      DecodeImage(bytes, options_.decode, item.path));
+  return Preprocess(image, options_.preprocess, out).WithContext(item.path);
 }
 
 void BatchFeeder::Work() {
@@ -143,4 +143,4 @@ void BatchFeeder::Release() {
   slot_freed_.notify_all();
 }
 
-}  // namespace tw::eval
+}  // namespace tw::imaging
