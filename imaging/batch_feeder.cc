@@ -65,8 +65,7 @@ Status BatchFeeder::Produce(const FeedItem& item, float* out) {
                            "): run `transferwatch dataset verify`");
     }
   }
-  TW_ASSIGN_OR_RETURN(Image image,
-                      DecodeImage(bytes, options_.decode, item.path));
+  TW_ASSIGN_OR_RETURN(Image image, DecodeImage(bytes, options_.decode, item.path));
   return Preprocess(image, options_.preprocess, out).WithContext(item.path);
 }
 

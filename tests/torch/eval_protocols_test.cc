@@ -180,16 +180,14 @@ TEST_F(EvalProtocolsTest, SharingAPassDoesNotChangeADatasetsResult) {
 TEST_F(EvalProtocolsTest, ValRealAndACleanShareOnePassEachScoredByItsProtocol) {
   // ImageNet val in class folders; ReaL = the same files with multi-label lists by base name
   // (an empty list excludes the image); A-clean derived from val.
-  std::vector<std::string> val = {"n01498041/ILSVRC2012_val_00000001.png",
-                                  "n01498041/ILSVRC2012_val_00000002.png",
-                                  "n01531178/ILSVRC2012_val_00000003.png",
-                                  "n01440764/ILSVRC2012_val_00000004.png",
-                                  "n01440764/ILSVRC2012_val_00000005.png"};
+  std::vector<std::string> val = {
+      "n01498041/ILSVRC2012_val_00000001.png", "n01498041/ILSVRC2012_val_00000002.png",
+      "n01531178/ILSVRC2012_val_00000003.png", "n01440764/ILSVRC2012_val_00000004.png",
+      "n01440764/ILSVRC2012_val_00000005.png"};
   MakeImages(tmp_.Sub("val"), val, 60, 60);
   ::tw::testing::WriteTestFile(tmp_.Sub("real.json"), "[[6, 0], [], [11], [0, 1, 2], [0]]");
   MakeImages(tmp_.Sub("a"), {"n01531178/a.png"}, 60, 60);
-  for (const std::vector<std::string>& add :
-       std::vector<std::vector<std::string>>{
+  for (const std::vector<std::string>& add : std::vector<std::vector<std::string>>{
            {"imagenet", tmp_.Sub("val"), "--preset", "imagenet"},
            {"imagenet-real", tmp_.Sub("val"), "--layout", "labels-file", "--labels",
             tmp_.Sub("real.json"), "--reference", "imagenet", "--classes",
@@ -222,9 +220,8 @@ TEST_F(EvalProtocolsTest, ValRealAndACleanShareOnePassEachScoredByItsProtocol) {
 TEST_F(EvalProtocolsTest, TwoDatasetsWithTheSameFilesEachGetAResult) {
   MakeImages(tmp_.Sub("val"), {"n01440764/a.png", "n01443537/b.png"}, 40, 40);
   for (const char* name : {"one", "two"}) {
-    ASSERT_EQ(Cli({"dataset", "add", name, tmp_.Sub("val"), "--layout", "wnid-folders",
-                   "--classes", std::string(::tw::testing::ImagenetDataDir()) +
-                                    "/imagenet_synsets.txt",
+    ASSERT_EQ(Cli({"dataset", "add", name, tmp_.Sub("val"), "--layout", "wnid-folders", "--classes",
+                   std::string(::tw::testing::ImagenetDataDir()) + "/imagenet_synsets.txt",
                    "--img-size", "32"})
                   .exit_code,
               0);
@@ -241,10 +238,10 @@ TEST_F(EvalProtocolsTest, TwoDatasetsWithTheSameFilesEachGetAResult) {
 TEST_F(EvalProtocolsTest, SkippingBadImagesIsItsOwnResult) {
   MakeImages(tmp_.Sub("val"), {"n01440764/a.png", "n01443537/b.png"}, 40, 40);
   ::tw::testing::WriteTestFile(tmp_.Sub("val/n01443537/broken.png"), "not a png");
-  ASSERT_EQ(Cli({"dataset", "add", "val", tmp_.Sub("val"), "--preset", "imagenet",
-                 "--img-size", "32"})
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      Cli({"dataset", "add", "val", tmp_.Sub("val"), "--preset", "imagenet", "--img-size", "32"})
+          .exit_code,
+      0);
   nlohmann::json skipped =
       Json({"eval", tmp_.Sub("model.pt"), "--dataset", "val", "--skip-bad-images"});
   EXPECT_EQ(skipped["evaluations"][0]["n"], 2);

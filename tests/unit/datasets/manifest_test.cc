@@ -43,8 +43,8 @@ TEST(ManifestTest, PathsMustBeSafeAndRelative) {
     EXPECT_FALSE(IsSafeRelativePath(bad)) << bad;
   }
   EXPECT_FALSE(IsSafeRelativePath(std::string("a\0b.jpg", 7)));
-  for (const char* good : {"a.jpg", "n01440764/ILSVRC2012_val_00000293.JPEG", "x/y/z.png",
-                           "..hidden/a.png"}) {
+  for (const char* good :
+       {"a.jpg", "n01440764/ILSVRC2012_val_00000293.JPEG", "x/y/z.png", "..hidden/a.png"}) {
     EXPECT_TRUE(IsSafeRelativePath(good)) << good;
   }
 }
@@ -62,9 +62,17 @@ TEST(ManifestTest, RefusesWhatIsMalformed) {
       {"unsorted", [](auto& d) { std::swap(d["files"][0], d["files"][1]); }, "not sorted"},
       {"repeated", [](auto& d) { d["files"][1]["path"] = d["files"][0]["path"]; }, "not sorted"},
       {"label out of range", [](auto& d) { d["files"][0]["labels"] = {3}; }, "label out of range"},
-      {"two labels", [](auto& d) { d["files"][0]["labels"] = {0, 1}; }, "exactly one label"},
+      {"two labels",
+       [](auto& d) {
+         d["files"][0]["labels"] = {0, 1};
+       },
+       "exactly one label"},
       {"bad hash", [](auto& d) { d["files"][0]["sha256"] = "zz"; }, "is not a SHA-256"},
-      {"subset out of range", [](auto& d) { d["protocol"]["subset"] = {0, 7}; }, "subset"},
+      {"subset out of range",
+       [](auto& d) {
+         d["protocol"]["subset"] = {0, 7};
+       },
+       "subset"},
       {"no version", [](auto& d) { d.erase("manifest_version"); }, "manifest_version"},
       {"bad layout", [](auto& d) { d["layout"] = "zip"; }, "invalid layout"},
   };

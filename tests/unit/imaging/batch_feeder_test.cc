@@ -105,8 +105,8 @@ TEST_F(BatchFeederTest, NoItemsNoBatches) {
 TEST_F(BatchFeederTest, EachBadItemFailsAloneAndSaysWhy) {
   std::vector<FeedItem> items = Items(4);
   WriteTestFile(items[1].path, "not an image");  // and not the bytes hashed
-  items[2].sha256 = "";                            // unchecked:
-  WriteTestFile(items[2].path, "garbage");         // fails as an image
+  items[2].sha256 = "";                          // unchecked:
+  WriteTestFile(items[2].path, "garbage");       // fails as an image
   items.push_back(FeedItem{dir_.Sub("missing.png"), ""});
   BatchFeeder feeder(items, Options(5, 2));
   auto batch = feeder.Next();
@@ -115,8 +115,7 @@ TEST_F(BatchFeederTest, EachBadItemFailsAloneAndSaysWhy) {
   TW_EXPECT_OK(batch->item_status[0]);
   EXPECT_THAT(batch->item_status[1],
               StatusIs(StatusCode::kDataLoss, HasSubstr("changed since the dataset's manifest")));
-  EXPECT_THAT(batch->item_status[2],
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("img2.png")));
+  EXPECT_THAT(batch->item_status[2], StatusIs(StatusCode::kInvalidArgument, HasSubstr("img2.png")));
   TW_EXPECT_OK(batch->item_status[3]);
   EXPECT_THAT(batch->item_status[4], StatusIs(StatusCode::kNotFound, HasSubstr("missing.png")));
   // A failed item's slot is zeros, never another image's pixels.

@@ -68,7 +68,8 @@ TEST(JobTest, RefusesWhatIsMalformed) {
       {"unknown dataset key", [](auto& d) { d["datasets"][0]["x"] = 1; }, "unknown key \"x\""},
       {"other version", [](auto& d) { d["job_version"] = 2; }, "job_version 2 is not supported"},
       {"arch without hash", [](auto& d) { d["arch_path"] = "/a.pt"; }, "go together"},
-      {"config and hash disagree", [](auto& d) { d["datasets"][0]["eval_config"]["img_size"] = 288; },
+      {"config and hash disagree",
+       [](auto& d) { d["datasets"][0]["eval_config"]["img_size"] = 288; },
        "eval_config_sha256 does not match"},
       {"bad config", [](auto& d) { d["datasets"][0]["eval_config"]["dtype"] = "fp8"; },
        "dtype must be fp32 or bf16"},
@@ -76,7 +77,8 @@ TEST(JobTest, RefusesWhatIsMalformed) {
        "empty or repeated dataset name"},
       {"no datasets", [](auto& d) { d["datasets"] = nlohmann::json::array(); }, "non-empty list"},
       {"negative threads", [](auto& d) { d["threads"] = -1; }, "threads must be"},
-      {"no version", [](auto& d) { d.erase("evaluator_version"); }, "missing \"evaluator_version\""},
+      {"no version", [](auto& d) { d.erase("evaluator_version"); },
+       "missing \"evaluator_version\""},
   };
   for (const auto& c : cases) {
     EXPECT_THAT(JobFromJson(Edit(good, c.edit), "job.json"),
@@ -168,9 +170,12 @@ TEST(EventTest, RefusesWhatIsMalformed) {
                 StatusIs(StatusCode::kInvalidArgument, HasSubstr(c.message)))
         << c.what;
   }
-  EXPECT_THAT(ParseEventLine("[1,2]"), StatusIs(StatusCode::kInvalidArgument, HasSubstr("not a JSON object")));
-  EXPECT_THAT(ParseEventLine("{\"top1\":1}"), StatusIs(StatusCode::kInvalidArgument, HasSubstr("no \"event\"")));
-  EXPECT_THAT(ParseEventLine("garbage"), StatusIs(StatusCode::kInvalidArgument, HasSubstr("evaluator output")));
+  EXPECT_THAT(ParseEventLine("[1,2]"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not a JSON object")));
+  EXPECT_THAT(ParseEventLine("{\"top1\":1}"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("no \"event\"")));
+  EXPECT_THAT(ParseEventLine("garbage"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("evaluator output")));
 }
 
 TEST(EvalConfigTest, KeysSeparateWhatMatters) {
