@@ -27,6 +27,7 @@
 #include "scoring/corruption.h"
 #include "scoring/records.h"
 #include "store/checkpoint_name.h"
+#include "watch/names.h"
 
 extern char** environ;
 
@@ -96,22 +97,6 @@ struct Row {
 
 }  // namespace
 
-std::optional<int64_t> StepFromFileName(const std::string& name) {
-  size_t end = std::string::npos;
-  for (size_t i = name.size(); i-- > 0;) {
-    if (std::isdigit(static_cast<unsigned char>(name[i]))) {
-      end = i;
-      break;
-    }
-  }
-  if (end == std::string::npos) return std::nullopt;
-  size_t begin = end;
-  while (begin > 0 && std::isdigit(static_cast<unsigned char>(name[begin - 1]))) --begin;
-  auto value = ParseInt64(name.substr(begin, std::min<size_t>(end - begin + 1, 18)));
-  if (!value.ok()) return std::nullopt;
-  return *value;
-}
-
 std::string FindEvaluator() {
   if (const char* env = std::getenv("TRANSFERWATCH_EVAL"); env != nullptr && *env != '\0') {
     return env;
@@ -145,7 +130,7 @@ Status Eval(CommandContext& ctx, const EvalOptions& options) {
   registration.file_name = Basename(checkpoint);
   registration.sha256 = checkpoint_sha;
   registration.size_bytes = static_cast<int64_t>(st.st_size);
-  registration.step = StepFromFileName(registration.file_name);
+  registration.step = watch::StepFromFileName(registration.file_name);
   TW_ASSIGN_OR_RETURN(CheckpointInfo info, ctx.store.RegisterCheckpointFile(registration));
 
   // Plan: each dataset's config and key; known keys are answered from the store.

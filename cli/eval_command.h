@@ -42,8 +42,4 @@ Status ExportPredictions(CommandContext& ctx, const ExportOptions& options);
 // $TRANSFERWATCH_EVAL, else transferwatch-eval beside this program, else on PATH.
 std::string FindEvaluator();
 
-// The step of a checkpoint file named like epoch_012.pt or step-4000.pth: its last run of
-// digits; nullopt when it has none.
-std::optional<int64_t> StepFromFileName(const std::string& name);
-
 }  // namespace tw::cli
