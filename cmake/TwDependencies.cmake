@@ -28,6 +28,22 @@ find_package(CLI11 REQUIRED)
 add_library(dep::cli11 INTERFACE IMPORTED)
 target_link_libraries(dep::cli11 INTERFACE CLI11::CLI11)
 
+# The daemon's libraries. Boost.Asio is header-only (Boost.System too since 1.69; asking for the
+# component fails without libboost-system-dev, so it is not asked for).
+find_package(Boost 1.74 REQUIRED)
+add_library(dep::asio INTERFACE IMPORTED)
+target_link_libraries(dep::asio INTERFACE Boost::headers Threads::Threads)
+# cpp-httplib 0.11 is a compiled library whose defines change its class layout: always take them
+# from pkg-config (platform-notes.md).
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+add_library(dep::httplib ALIAS PkgConfig::HTTPLIB)
+# libzip reads a checkpoint's central directory (is the archive complete?) without loading it.
+pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)
+add_library(dep::zip ALIAS PkgConfig::LIBZIP)
+# sd_notify for Type=notify, the watchdog and STOPPING.
+pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+add_library(dep::systemd ALIAS PkgConfig::SYSTEMD)
+
 if(TW_BUILD_TESTS OR TW_BUILD_BENCH)
   find_package(GTest REQUIRED)
   include(GoogleTest)
