@@ -191,6 +191,7 @@ struct RegistrationResult {
 
 struct DatasetVersionInfo {
   int64_t dataset_id = 0;
+  int64_t version_id = 0;  // tw.dataset_versions.id: what jobs refer to
   std::string name;
   std::optional<std::string> reference;
   int version = 0;
@@ -212,6 +213,11 @@ struct CheckpointFileRegistration {
   int64_t size_bytes = 0;
   std::optional<int64_t> step;
   std::string metadata_json = "{}";
+  // Where the bytes are (absolute, on `host`): recorded so workers can find them.
+  std::optional<std::string> path;
+  std::string host;
+  std::optional<int64_t> mtime_ns;    // the file's mtime when it was hashed
+  std::optional<std::string> format;  // torchscript | state_dict | legacy, from the zip directory
 };
 
 struct EvaluationRecord {

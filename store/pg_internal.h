@@ -7,6 +7,7 @@
 #include <pqxx/pqxx>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "common/status.h"
 #include "store/model.h"
@@ -49,10 +50,39 @@ std::optional<T> OptionalField(const pqxx::field& field) {
 
 TimePoint FromEpochMicros(int64_t micros);
 
+// Collects WHERE conditions and their bound parameters: only the filters a query uses appear in
+// its SQL, so PostgreSQL plans each shape with its indexes (an "$1 IS NULL OR ..." catch-all
+// defeats them). Every value from outside is a parameter; the SQL text is ours.
+class SqlBuilder {
+ public:
+  std::string Param(std::string value) {
+    params_.push_back(std::move(value));
+    return "$" + std::to_string(params_.size());
+  }
+  void Where(std::string condition) { conditions_.push_back(std::move(condition)); }
+  std::string WhereClause() const {
+    std::string out;
+    for (const auto& c : conditions_) out += (out.empty() ? " WHERE " : " AND ") + c;
+    return out;
+  }
+  pqxx::result Exec(pqxx::transaction_base& tx, const std::string& sql) const {
+    return tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params_));
+  }
+
+ private:
+  std::vector<std::string> params_;
+  std::vector<std::string> conditions_;
+};
+
 // A checkpoint's display name: RUN/FILE for files, the model's name for imported ones. Needs
 // the aliases c (checkpoints) and r (runs, left-joined).
 inline constexpr const char* kDisplayNameSql =
     "CASE WHEN c.origin = 'file' THEN r.name || '/' || c.name ELSE c.name END";
+
+// Records an evaluator result, its eval config and predictions inside `tx` (the caller commits):
+// shared by RecordEvaluation and JobQueue::CompleteJob. A key recorded already returns the
+// existing row's id.
+StatusOr<int64_t> RecordEvaluationIn(pqxx::work& tx, const EvaluationRecord& record);
 
 // SELECT ... FROM tw.checkpoints c LEFT JOIN tw.runs r, read back by CheckpointFromRow.
 std::string CheckpointSelect();

@@ -17,36 +17,13 @@ using pg::FromEpochMicros;
 using pg::kDisplayNameSql;
 using pg::OptionalField;
 using pg::PgCall;
+using pg::SqlBuilder;
 
 namespace {
 
 // Session-level advisory lock that serialises migrations across every program on the database.
 // The value is "twmigrat" in ASCII, so it is recognisable in pg_locks.
 constexpr int64_t kMigrationLockKey = 0x74776d6967726174;
-
-// Collects WHERE conditions and their bound parameters: only the filters a query uses appear in
-// its SQL, so PostgreSQL plans each shape with its indexes (an "$1 IS NULL OR ..." catch-all
-// defeats them). Every value from outside is a parameter; the SQL text is ours.
-class SqlBuilder {
- public:
-  std::string Param(std::string value) {
-    params_.push_back(std::move(value));
-    return "$" + std::to_string(params_.size());
-  }
-  void Where(std::string condition) { conditions_.push_back(std::move(condition)); }
-  std::string WhereClause() const {
-    std::string out;
-    for (const auto& c : conditions_) out += (out.empty() ? " WHERE " : " AND ") + c;
-    return out;
-  }
-  pqxx::result Exec(pqxx::transaction_base& tx, const std::string& sql) const {
-    return tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params_));
-  }
-
- private:
-  std::vector<std::string> params_;
-  std::vector<std::string> conditions_;
-};
 
 // A LIKE pattern matching strings that start with `prefix`.
 std::string LikePrefix(const std::string& prefix) {

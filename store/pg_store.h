@@ -6,12 +6,13 @@
 #include <vector>
 
 #include "common/status.h"
+#include "store/job_queue.h"
 #include "store/migrations.h"
 #include "store/store.h"
 
 namespace tw {
 
-class PgStore : public Store {
+class PgStore : public Store, public JobQueue {
  public:
   // Connects (libpq conninfo or postgresql:// URL). Unavailable when the server cannot be
   // reached, FailedPrecondition when it is older than PostgreSQL 13.
@@ -47,12 +48,38 @@ class PgStore : public Store {
   Status RemoveDataset(const std::string& name) override;
   StatusOr<CheckpointInfo> RegisterCheckpointFile(
       const CheckpointFileRegistration& registration) override;
+  StatusOr<std::optional<int64_t>> FindCheckpointFile(const std::string& host,
+                                                      const std::string& path, int64_t size_bytes,
+                                                      int64_t mtime_ns) override;
+  Status SetRunArch(const std::string& run, const std::optional<std::string>& path,
+                    const std::optional<std::string>& sha256) override;
   StatusOr<std::optional<EvaluationSummary>> FindEvaluation(
       const std::string& evaluation_key) override;
   StatusOr<int64_t> RecordEvaluation(const EvaluationRecord& record) override;
   StatusOr<StoredPredictions> GetPredictions(int64_t evaluation_id) override;
 
+  // JobQueue (pg_store_jobs.cc).
+  StatusOr<std::vector<PlanCandidate>> UnplannedCheckpoints(int64_t dataset_version_id,
+                                                            const std::string& eval_config_sha256,
+                                                            int limit) override;
+  StatusOr<EnqueueResult> EnqueueJobs(const std::vector<NewJob>& jobs) override;
+  StatusOr<std::optional<Claim>> ClaimNext(const ClaimRequest& request,
+                                           const std::string& host) override;
+  StatusOr<std::vector<int64_t>> Heartbeat(const std::string& lease_token,
+                                           std::chrono::milliseconds lease) override;
+  StatusOr<int64_t> CompleteJob(int64_t job_id, const std::string& lease_token,
+                                const EvaluationRecord& record) override;
+  StatusOr<JobState> FailJob(int64_t job_id, const std::string& lease_token,
+                             const JobFailure& failure) override;
+  StatusOr<int> ReleaseClaim(const std::string& lease_token) override;
+  StatusOr<int> RescueExpiredLeases() override;
+  StatusOr<std::vector<JobInfo>> ListJobs(const JobFilter& filter) override;
+  StatusOr<JobCounts> CountJobs() override;
+  StatusOr<int> RetryJobs(const JobFilter& filter) override;
+  StatusOr<int> CancelJobs(const JobFilter& filter) override;
+
  private:
+  StatusOr<std::optional<Claim>> ClaimOnce(const ClaimRequest& request, const std::string& host);
   // Ids of the named datasets, in order; NotFound naming the first unknown one.
   StatusOr<std::vector<int64_t>> DatasetIds(const std::vector<std::string>& names);
 

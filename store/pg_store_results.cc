@@ -19,7 +19,7 @@ namespace {
 constexpr const char* kVersionSelect =
     "SELECT d.id, d.name, ref.name, v.version, v.manifest_sha256, m.files_sha256, m.num_files, "
     "  m.total_bytes, v.root, v.default_config::text, " TW_PG_EPOCH_MICROS("v.created_at")
-    " FROM tw.datasets d JOIN tw.dataset_versions v ON v.dataset_id = d.id "
+    ", v.id FROM tw.datasets d JOIN tw.dataset_versions v ON v.dataset_id = d.id "
     " JOIN tw.manifests m ON m.sha256 = v.manifest_sha256 "
     " LEFT JOIN tw.datasets ref ON ref.id = d.reference_id ";
 
@@ -36,6 +36,7 @@ DatasetVersionInfo VersionFromRow(const pqxx::row& row) {
   v.root = row[8].as<std::string>();
   v.default_config_json = row[9].as<std::string>();
   v.created_at = FromEpochMicros(row[10].as<int64_t>());
+  v.version_id = row[11].as<int64_t>();
   return v;
 }
 
@@ -207,15 +208,57 @@ StatusOr<CheckpointInfo> PgStore::RegisterCheckpointFile(const CheckpointFileReg
         // The hash is the identity: a copy elsewhere is the same checkpoint.
         tx.exec_params(
             "INSERT INTO tw.checkpoints (origin, sha256, run_id, name, step, "
-            "  size_bytes, metadata) "
-            "SELECT 'file', $1, r.id, $3, $4::bigint, $5, $6::jsonb FROM tw.runs r "
-            "WHERE r.name = $2 ON CONFLICT (sha256) DO NOTHING",
+            "  size_bytes, metadata, format) "
+            "SELECT 'file', $1, r.id, $3, $4::bigint, $5, $6::jsonb, $7 FROM tw.runs r "
+            "WHERE r.name = $2 ON CONFLICT (sha256) DO UPDATE "
+            "  SET format = coalesce(tw.checkpoints.format, EXCLUDED.format)",
             reg.sha256, reg.run, reg.file_name, NullableText(step), reg.size_bytes,
-            reg.metadata_json);
+            reg.metadata_json, NullableText(reg.format));
         auto rows = tx.exec_params(CheckpointSelect() + "WHERE c.sha256 = $1", reg.sha256);
+        CheckpointInfo info = CheckpointFromRow(rows.at(0));
+        if (reg.path) {
+          tx.exec_params(
+              "INSERT INTO tw.checkpoint_files (checkpoint_id, host, path, size_bytes, mtime_ns) "
+              "VALUES ($1, $2, $3, $4, $5::bigint) "
+              "ON CONFLICT (checkpoint_id, host, path) DO UPDATE SET last_seen_at = now(), "
+              "  size_bytes = EXCLUDED.size_bytes, mtime_ns = EXCLUDED.mtime_ns",
+              info.id, reg.host.empty() ? std::string("localhost") : reg.host, *reg.path,
+              reg.size_bytes,
+              NullableText(reg.mtime_ns ? std::optional<std::string>(std::to_string(*reg.mtime_ns))
+                                        : std::nullopt));
+        }
         tx.commit();
-        return CheckpointFromRow(rows.at(0));
+        return info;
       });
+}
+
+StatusOr<std::optional<int64_t>> PgStore::FindCheckpointFile(const std::string& host,
+                                                             const std::string& path,
+                                                             int64_t size_bytes, int64_t mtime_ns) {
+  return PgCall("looking up checkpoint file " + path, [&]() -> StatusOr<std::optional<int64_t>> {
+    pqxx::work tx(impl_->conn);
+    auto rows = tx.exec_params(
+        "UPDATE tw.checkpoint_files SET last_seen_at = now() WHERE id = ("
+        "  SELECT id FROM tw.checkpoint_files WHERE host = $1 AND path = $2 AND size_bytes = $3 "
+        "  AND mtime_ns = $4 ORDER BY last_seen_at DESC LIMIT 1) RETURNING checkpoint_id",
+        host, path, size_bytes, mtime_ns);
+    tx.commit();
+    if (rows.empty()) return std::optional<int64_t>();
+    return std::optional<int64_t>(rows[0][0].as<int64_t>());
+  });
+}
+
+Status PgStore::SetRunArch(const std::string& run, const std::optional<std::string>& path,
+                           const std::optional<std::string>& sha256) {
+  return PgCall("setting the architecture of run " + run, [&]() -> Status {
+    pqxx::work tx(impl_->conn);
+    auto rows = tx.exec_params(
+        "UPDATE tw.runs SET arch_path = $2, arch_sha256 = $3 WHERE name = $1 RETURNING id", run,
+        NullableText(path), NullableText(sha256));
+    if (rows.empty()) return NotFoundError("run '" + run + "' is not known");
+    tx.commit();
+    return OkStatus();
+  });
 }
 
 StatusOr<std::optional<EvaluationSummary>> PgStore::FindEvaluation(
@@ -247,41 +290,48 @@ StatusOr<std::optional<EvaluationSummary>> PgStore::FindEvaluation(
   });
 }
 
+namespace pg {
+
+StatusOr<int64_t> RecordEvaluationIn(pqxx::work& tx, const EvaluationRecord& r) {
+  tx.exec_params(
+      "INSERT INTO tw.eval_configs (sha256, hash_version, canonical) VALUES ($1, $2, $3) "
+      "ON CONFLICT (sha256) DO NOTHING",
+      r.eval_config.sha256, r.eval_config.hash_version, r.eval_config.canonical);
+  auto inserted = tx.exec_params(
+      "INSERT INTO tw.evaluations (evaluation_key, checkpoint_id, dataset_id, eval_config_id, "
+      "  manifest_sha256, arch_sha256, source, top1, top5, num_samples, nll, ece, metrics, "
+      "  per_class, provenance, predictions_digest) "
+      "SELECT $1, $2, d.id, ec.id, $4, $5, 'evaluator', $6::float8, $7::float8, $8, "
+      "  $9::float8, $10::float8, $11::jsonb, $12::jsonb, $13::jsonb, $14 "
+      "FROM tw.datasets d, tw.eval_configs ec WHERE d.name = $3 AND ec.sha256 = $15 "
+      "ON CONFLICT (evaluation_key) DO NOTHING RETURNING id",
+      r.evaluation_key, r.checkpoint_id, r.dataset, r.manifest_sha256, NullableText(r.arch_sha256),
+      DoubleParam(r.top1), NullableText(OptionalDouble(r.top5)), r.num_samples,
+      NullableText(OptionalDouble(r.nll)), NullableText(OptionalDouble(r.ece)), r.metrics_json,
+      NullableText(r.per_class_json), r.provenance_json, r.predictions_digest,
+      r.eval_config.sha256);
+  if (inserted.empty()) {
+    // Recorded already (same key, same result): the existing row wins.
+    auto existing =
+        tx.exec_params("SELECT id FROM tw.evaluations WHERE evaluation_key = $1", r.evaluation_key);
+    if (existing.empty()) return NotFoundError("dataset '" + r.dataset + "' is not registered");
+    return existing[0][0].as<int64_t>();
+  }
+  int64_t id = inserted[0][0].as<int64_t>();
+  pqxx::binarystring data(r.predictions);
+  tx.exec_params(
+      "INSERT INTO tw.predictions (evaluation_id, format, num_samples, digest, data) "
+      "VALUES ($1, 'twpr1', $2, $3, $4)",
+      id, r.predictions_count, r.predictions_digest, data);
+  return id;
+}
+
+}  // namespace pg
+
 StatusOr<int64_t> PgStore::RecordEvaluation(const EvaluationRecord& r) {
   return PgCall("recording the evaluation of " + r.dataset, [&]() -> StatusOr<int64_t> {
     pqxx::work tx(impl_->conn);
-    tx.exec_params(
-        "INSERT INTO tw.eval_configs (sha256, hash_version, canonical) VALUES ($1, $2, $3) "
-        "ON CONFLICT (sha256) DO NOTHING",
-        r.eval_config.sha256, r.eval_config.hash_version, r.eval_config.canonical);
-    auto inserted = tx.exec_params(
-        "INSERT INTO tw.evaluations (evaluation_key, checkpoint_id, dataset_id, eval_config_id, "
-        "  manifest_sha256, arch_sha256, source, top1, top5, num_samples, nll, ece, metrics, "
-        "  per_class, provenance, predictions_digest) "
-        "SELECT $1, $2, d.id, ec.id, $4, $5, 'evaluator', $6::float8, $7::float8, $8, "
-        "  $9::float8, $10::float8, $11::jsonb, $12::jsonb, $13::jsonb, $14 "
-        "FROM tw.datasets d, tw.eval_configs ec WHERE d.name = $3 AND ec.sha256 = $15 "
-        "ON CONFLICT (evaluation_key) DO NOTHING RETURNING id",
-        r.evaluation_key, r.checkpoint_id, r.dataset, r.manifest_sha256,
-        NullableText(r.arch_sha256), DoubleParam(r.top1), NullableText(OptionalDouble(r.top5)),
-        r.num_samples, NullableText(OptionalDouble(r.nll)), NullableText(OptionalDouble(r.ece)),
-        r.metrics_json, NullableText(r.per_class_json), r.provenance_json, r.predictions_digest,
-        r.eval_config.sha256);
-    if (inserted.empty()) {
-      auto existing = tx.exec_params("SELECT id FROM tw.evaluations WHERE evaluation_key = $1",
-                                     r.evaluation_key);
-      if (existing.empty()) {
-        return NotFoundError("dataset '" + r.dataset + "' is not registered");
-      }
-      tx.commit();
-      return existing[0][0].as<int64_t>();
-    }
-    int64_t id = inserted[0][0].as<int64_t>();
-    pqxx::binarystring data(r.predictions);
-    tx.exec_params(
-        "INSERT INTO tw.predictions (evaluation_id, format, num_samples, digest, data) "
-        "VALUES ($1, 'twpr1', $2, $3, $4)",
-        id, r.predictions_count, r.predictions_digest, data);
+    TW_ASSIGN_OR_RETURN(int64_t id, pg::RecordEvaluationIn(tx, r));
     tx.commit();
     return id;
   });

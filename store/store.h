@@ -62,6 +62,16 @@ class Store {
   // Idempotent on the hash: a copy or rename of a known checkpoint returns the existing row.
   virtual StatusOr<CheckpointInfo> RegisterCheckpointFile(
       const CheckpointFileRegistration& registration) = 0;
+  // The checkpoint whose bytes were hashed at (host, path) with this size and mtime, if any (and
+  // marks the file seen): lets a restarted daemon skip re-hashing files it already knows.
+  virtual StatusOr<std::optional<int64_t>> FindCheckpointFile(const std::string& host,
+                                                              const std::string& path,
+                                                              int64_t size_bytes,
+                                                              int64_t mtime_ns) = 0;
+  // Sets (or with nullopt clears) the run's architecture file for its state-dict checkpoints.
+  // NotFound when no run has that name.
+  virtual Status SetRunArch(const std::string& run, const std::optional<std::string>& path,
+                            const std::optional<std::string>& sha256) = 0;
   // The evaluation recorded under `evaluation_key`, if any.
   virtual StatusOr<std::optional<EvaluationSummary>> FindEvaluation(
       const std::string& evaluation_key) = 0;

@@ -20,7 +20,12 @@ class StoreRecordsTest : public ::tw::testing::PgTest {
  protected:
   CheckpointInfo AddCheckpoint(const std::string& run, const std::string& file,
                                const std::string& sha256, std::optional<int64_t> step = {}) {
-    CheckpointFileRegistration reg{run, file, sha256, 1000, step, "{}"};
+    CheckpointFileRegistration reg;
+    reg.run = run;
+    reg.file_name = file;
+    reg.sha256 = sha256;
+    reg.size_bytes = 1000;
+    reg.step = step;
     auto info = store_->RegisterCheckpointFile(reg);
     EXPECT_TRUE(info.ok()) << info.status().ToString();
     return info.ok() ? *info : CheckpointInfo{};
