@@ -222,6 +222,9 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
   ProcessResult result;
   auto deadline = std::chrono::steady_clock::now() + spec.timeout;
   bool timed_out = false;
+  bool stopping = false;  // keep_going said no: SIGTERM sent, SIGKILL at stop_deadline
+  auto stop_deadline = std::chrono::steady_clock::time_point::max();
+  auto next_check = std::chrono::steady_clock::now();
   std::string line;  // a stdout line still being received
   auto collect = [&](const char* data, size_t n) {
     size_t room = spec.max_output_bytes - std::min(spec.max_output_bytes, result.output.size());
@@ -241,9 +244,26 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
         ::kill(pid, SIGKILL);
         break;
       }
+      auto now = std::chrono::steady_clock::now();
+      if (stopping && now >= stop_deadline) {
+        ::kill(-pid, SIGKILL);
+        ::kill(pid, SIGKILL);
+        stop_deadline = std::chrono::steady_clock::time_point::max();
+      }
+      if (spec.keep_going && !stopping && now >= next_check) {
+        next_check = now + std::chrono::seconds(1);
+        if (!spec.keep_going()) {
+          stopping = true;
+          stop_deadline = now + spec.stop_grace;
+          ::kill(-pid, SIGTERM);
+          ::kill(pid, SIGTERM);
+        }
+      }
       std::vector<struct pollfd> fds;
       for (int fd : open) fds.push_back(pollfd{fd, POLLIN, 0});
-      int ready = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<long long>(left, 1000)));
+      long long wait_ms = std::min<long long>(left, 1000);
+      if (spec.keep_going) wait_ms = std::min<long long>(wait_ms, 200);
+      int ready = ::poll(fds.data(), fds.size(), static_cast<int>(wait_ms));
       if (ready < 0 && errno == EINTR) continue;
       if (ready <= 0) continue;
       for (const auto& pfd : fds) {
@@ -287,6 +307,9 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
     Status status = ErrnoToStatus(err, "cannot start " + spec.argv[0] + " (" + step + ")");
     return status;
   }
+  if (stopping) {
+    return CancelledError(ShellQuoteCommand(spec.argv) + " was stopped before it finished");
+  }
   if (timed_out) {
     return DeadlineExceededError(ShellQuoteCommand(spec.argv) + " did not finish within " +
                                  std::to_string(spec.timeout.count()) + " ms and was killed");
@@ -298,6 +321,12 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
     result.exit_code = WEXITSTATUS(wstatus);
   }
   return result;
+}
+
+std::string LocalHostName() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
 }
 
 }  // namespace tw

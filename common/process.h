@@ -48,6 +48,12 @@ struct ProcessSpec {
   // When set, stdout is read line by line (without the newline) and handed over as it arrives,
   // on the calling thread; ProcessResult::output then holds stderr only.
   std::function<void(std::string_view line)> on_stdout_line;
+  // When set, asked on the calling thread about once a second (and after each line) whether
+  // to go on; false stops the child: SIGTERM to its process group, then SIGKILL after
+  // `stop_grace`. RunProcess then returns Cancelled. Supervisors use it for shutdown, lost
+  // leases and heartbeats (the callback may do the heartbeat itself).
+  std::function<bool()> keep_going;
+  std::chrono::milliseconds stop_grace{std::chrono::seconds(5)};
 };
 
 struct ProcessResult {
@@ -64,8 +70,13 @@ struct ProcessResult {
 // and inherits no descriptor but stdin (/dev/null), stdout and stderr (a pipe to us).
 // A non-zero exit is NOT an error here (the result says so);
 // errors are failing to start it (NotFound for a missing program), and the timeout
-// (DeadlineExceeded, after the child was killed with SIGKILL). stdin is /dev/null.
+// (DeadlineExceeded, after the child was killed with SIGKILL) and a stop asked by keep_going
+// (Cancelled, once the child is gone). stdin is /dev/null.
 StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec);
+
+// This machine's name (gethostname), "localhost" when it has none: recorded with the paths a
+// checkpoint was seen at, so workers on other hosts use only their own.
+std::string LocalHostName();
 
 // Quotes argv for log and error messages: initdb -D '/var/lib/x y'.
 std::string ShellQuoteCommand(const std::vector<std::string>& argv);

@@ -29,6 +29,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "INTERNAL";
     case StatusCode::kUnknown:
       return "UNKNOWN";
+    case StatusCode::kCancelled:
+      return "CANCELLED";
   }
   return "UNKNOWN";
 }
@@ -82,6 +84,9 @@ Status InternalError(std::string message) {
 }
 Status UnknownError(std::string message) {
   return Status(StatusCode::kUnknown, std::move(message));
+}
+Status CancelledError(std::string message) {
+  return Status(StatusCode::kCancelled, std::move(message));
 }
 
 namespace internal {

@@ -41,6 +41,7 @@ enum class StatusCode {
   kDataLoss,
   kInternal,
   kUnknown,
+  kCancelled,  // stopped on request (a shutdown, an operator's cancel)
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -81,6 +82,7 @@ Status PermissionDeniedError(std::string message);
 Status DataLossError(std::string message);
 Status InternalError(std::string message);
 Status UnknownError(std::string message);
+Status CancelledError(std::string message);
 
 // Either a value or a non-OK Status. Accessing the value of an error is a bug (kInternal
 // assertion: the process aborts with the status printed), so check ok() first.

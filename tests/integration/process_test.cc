@@ -1,0 +1,77 @@
+// RunProcess with real child processes: exit codes, signals, timeouts, line streaming, and
+// stopping a child on request (the daemon's shutdown and lost-lease path).
+#include "common/process.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+
+#include "tests/testing/status_matchers.h"
+
+namespace tw {
+namespace {
+
+using ::testing::HasSubstr;
+using ::tw::testing::StatusIs;
+
+ProcessSpec Shell(const std::string& script) {
+  ProcessSpec spec;
+  spec.argv = {"/bin/sh", "-c", script};
+  spec.timeout = std::chrono::seconds(20);
+  return spec;
+}
+
+TEST(ProcessTest, ReportsExitCodesSignalsAndLines) {
+  ProcessSpec spec = Shell("echo one; echo two >&2; echo three; exit 3");
+  std::vector<std::string> lines;
+  spec.on_stdout_line = [&](std::string_view line) { lines.emplace_back(line); };
+  TW_ASSERT_OK_AND_ASSIGN(ProcessResult result, RunProcess(spec));
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_EQ(lines, (std::vector<std::string>{"one", "three"}));
+  EXPECT_THAT(result.output, HasSubstr("two"));
+
+  TW_ASSERT_OK_AND_ASSIGN(ProcessResult crashed, RunProcess(Shell("kill -SEGV $$")));
+  EXPECT_EQ(crashed.signal, SIGSEGV);
+  EXPECT_FALSE(crashed.ok());
+  EXPECT_THAT(crashed.Describe(), HasSubstr("signal 11"));
+
+  ProcessSpec missing;
+  missing.argv = {"/nonexistent/program"};
+  EXPECT_THAT(RunProcess(missing),
+              StatusIs(StatusCode::kNotFound, HasSubstr("/nonexistent/program")));
+}
+
+TEST(ProcessTest, TimesOutAndKillsTheWholeGroup) {
+  ProcessSpec spec = Shell("sleep 30 & sleep 30");
+  spec.timeout = std::chrono::milliseconds(300);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_THAT(RunProcess(spec), StatusIs(StatusCode::kDeadlineExceeded, HasSubstr("killed")));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST(ProcessTest, StopsAChildWhenAskedWithTermThenKill) {
+  // Polite child: exits on SIGTERM.
+  std::atomic<int> asked{0};
+  ProcessSpec polite = Shell("echo started; exec sleep 30");
+  bool started = false;
+  polite.on_stdout_line = [&](std::string_view) { started = true; };
+  polite.keep_going = [&] { return ++asked < 2 || !started; };
+  EXPECT_THAT(RunProcess(polite), StatusIs(StatusCode::kCancelled, HasSubstr("stopped")));
+  EXPECT_GE(asked.load(), 2);
+
+  // A child that ignores SIGTERM is killed after the grace period.
+  ProcessSpec stubborn = Shell("trap '' TERM; echo started; while :; do sleep 0.05; done");
+  stubborn.stop_grace = std::chrono::milliseconds(200);
+  bool stubborn_started = false;
+  stubborn.on_stdout_line = [&](std::string_view) { stubborn_started = true; };
+  stubborn.keep_going = [&] { return !stubborn_started; };
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_THAT(RunProcess(stubborn), StatusIs(StatusCode::kCancelled, ::testing::_));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+}  // namespace
+}  // namespace tw
