@@ -21,6 +21,7 @@
 
 #include "common/status.h"
 #include "store/model.h"
+#include "store/store.h"
 
 namespace tw {
 
@@ -35,6 +36,8 @@ struct PlanCandidate {
   std::string display_name;           // RUN/FILE
   std::optional<std::string> format;  // torchscript | state_dict | legacy; unknown: null
   std::optional<std::string> run_arch_sha256;
+  // Registered after the dataset version: a new checkpoint, planned ahead of back-fills.
+  bool newer_than_dataset = false;
 };
 
 struct NewJob {
@@ -174,6 +177,19 @@ class JobQueue {
   virtual StatusOr<int> RetryJobs(const JobFilter& filter) = 0;
   // pending or running -> cancelled (a running evaluation stops at its next heartbeat).
   virtual StatusOr<int> CancelJobs(const JobFilter& filter) = 0;
+};
+
+// Both faces of one database connection: what the daemon's threads each hold.
+class QueueStore : public Store, public JobQueue {};
+
+// Wake-ups for idle workers: PostgreSQL's NOTIFY on the 'tw_jobs' channel, sent when jobs are
+// queued, released, rescued or retried. A hint only: workers poll as well.
+class JobNotifications {
+ public:
+  virtual ~JobNotifications() = default;
+  // Waits up to `timeout` for notifications; returns how many arrived (0 on timeout).
+  // Unavailable when the connection broke (the caller reconnects with backoff).
+  virtual StatusOr<int> Wait(std::chrono::milliseconds timeout) = 0;
 };
 
 }  // namespace tw

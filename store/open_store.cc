@@ -43,7 +43,7 @@ StatusOr<std::unique_ptr<StoreHandle>> OpenStore(const DatabaseSettings& setting
     TW_ASSIGN_OR_RETURN(auto applied, store->Migrate(known, /*dry_run=*/false));
     (void)applied;
   }
-  return std::make_unique<StoreHandle>(std::move(cluster), std::move(store));
+  return std::make_unique<StoreHandle>(std::move(cluster), std::move(store), conninfo);
 }
 
 }  // namespace tw

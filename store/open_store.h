@@ -33,16 +33,21 @@ std::string WithConnectTimeout(const std::string& conninfo);
 // the lease is given back, so the cluster can stop cleanly.
 class StoreHandle {
  public:
-  StoreHandle(std::unique_ptr<EmbeddedCluster> cluster, std::unique_ptr<PgStore> store)
-      : cluster_(std::move(cluster)), store_(std::move(store)) {}
+  StoreHandle(std::unique_ptr<EmbeddedCluster> cluster, std::unique_ptr<PgStore> store,
+              std::string conninfo = "")
+      : cluster_(std::move(cluster)), store_(std::move(store)), conninfo_(std::move(conninfo)) {}
   ~StoreHandle() { store_.reset(); }
 
   PgStore& store() { return *store_; }
   EmbeddedCluster* cluster() { return cluster_.get(); }  // null with a URL
+  // What the store connected with: more connections to the same database (the daemon's
+  // threads) use it while this handle holds the cluster.
+  const std::string& conninfo() const { return conninfo_; }
 
  private:
   std::unique_ptr<EmbeddedCluster> cluster_;  // destroyed after store_
   std::unique_ptr<PgStore> store_;
+  std::string conninfo_;
 };
 
 // Connects and, with `migrate`, applies pending migrations (under the advisory lock).

@@ -12,7 +12,7 @@
 
 namespace tw {
 
-class PgStore : public Store, public JobQueue {
+class PgStore : public QueueStore {
  public:
   // Connects (libpq conninfo or postgresql:// URL). Unavailable when the server cannot be
   // reached, FailedPrecondition when it is older than PostgreSQL 13.

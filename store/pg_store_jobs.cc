@@ -138,7 +138,8 @@ StatusOr<std::vector<PlanCandidate>> PgStore::UnplannedCheckpoints(
     // A state-dict checkpoint's job is keyed with its run's current architecture: a new arch.pt
     // makes it unplanned again.
     auto rows = tx.exec_params(
-        "SELECT c.id, c.sha256, r.name || '/' || c.name, c.format, r.arch_sha256 "
+        "SELECT c.id, c.sha256, r.name || '/' || c.name, c.format, r.arch_sha256, "
+        "  c.created_at > (SELECT created_at FROM tw.dataset_versions WHERE id = $1) "
         "FROM tw.checkpoints c JOIN tw.runs r ON r.id = c.run_id "
         "WHERE c.origin = 'file' "
         "  AND EXISTS (SELECT 1 FROM tw.checkpoint_files f WHERE f.checkpoint_id = c.id) "
@@ -157,6 +158,7 @@ StatusOr<std::vector<PlanCandidate>> PgStore::UnplannedCheckpoints(
       c.display_name = row[2].as<std::string>();
       c.format = OptionalField<std::string>(row[3]);
       c.run_arch_sha256 = OptionalField<std::string>(row[4]);
+      c.newer_than_dataset = !row[5].is_null() && row[5].as<bool>();
       out.push_back(std::move(c));
     }
     return out;

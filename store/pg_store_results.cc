@@ -252,6 +252,8 @@ Status PgStore::SetRunArch(const std::string& run, const std::optional<std::stri
                            const std::optional<std::string>& sha256) {
   return PgCall("setting the architecture of run " + run, [&]() -> Status {
     pqxx::work tx(impl_->conn);
+    // Setting an architecture creates the run (arch.pt may arrive before any checkpoint).
+    if (path) tx.exec_params("INSERT INTO tw.runs (name) VALUES ($1) ON CONFLICT DO NOTHING", run);
     auto rows = tx.exec_params(
         "UPDATE tw.runs SET arch_path = $2, arch_sha256 = $3 WHERE name = $1 RETURNING id", run,
         NullableText(path), NullableText(sha256));

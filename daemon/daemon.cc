@@ -1,0 +1,1161 @@
+#include "daemon/daemon.h"
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio.hpp>
+#include <climits>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "api/http_server.h"
+#include "common/logging.h"
+#include "common/sha256.h"
+#include "common/time_util.h"
+#include "common/version.h"
+#include "runner/evaluator_run.h"
+#include "runner/plan.h"
+#include "watch/intake.h"
+#include "watch/names.h"
+
+namespace tw::daemon {
+namespace {
+
+using Json = nlohmann::json;
+using std::chrono::milliseconds;
+
+constexpr int kNewCheckpointPriority = 100;  // ahead of back-fills (priority 0)
+constexpr int kPlanBatch = 500;
+
+std::string FreshToken() {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  static const char* hex = "0123456789abcdef";
+  std::string token(32, '0');
+  for (char& c : token) c = hex[random() & 15];
+  return token;
+}
+
+// 100 ms, 200 ms, ... up to 30 s: reconnecting after the database went away.
+milliseconds ReconnectDelay(int failures) {
+  return std::min<milliseconds>(milliseconds(100 << std::min(failures, 9)), milliseconds(30000));
+}
+
+std::string JsonText(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Json OptionalJson(const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); }
+Json OptionalJson(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
+Json OptionalJson(const std::optional<int64_t>& v) { return v ? Json(*v) : Json(nullptr); }
+Json TimeJson(const std::optional<TimePoint>& t) {
+  return t ? Json(FormatIso8601Utc(*t)) : Json(nullptr);
+}
+
+}  // namespace
+
+struct Daemon::State {
+  explicit State(DaemonDeps d) : deps(std::move(d)), config(deps.config) {}
+
+  DaemonDeps deps;
+  std::mutex config_mu;
+  DaemonConfig config;  // reloaded on SIGHUP; read under config_mu
+  DaemonConfig Config() {
+    std::lock_guard<std::mutex> lock(config_mu);
+    return config;
+  }
+
+  MetricsRegistry metrics;
+  Counter* files_seen = nullptr;
+  Counter* files_refused = nullptr;
+  Counter* checkpoints_registered = nullptr;
+  Counter* jobs_queued = nullptr;
+  Counter* evaluations_done = nullptr;
+  CounterFamily* errors = nullptr;
+  GaugeFamily* jobs_by_state = nullptr;
+  Gauge* images_per_second = nullptr;
+  Gauge* workers_busy = nullptr;
+  HistogramFamily* eval_seconds = nullptr;
+
+  boost::asio::io_context io;
+  std::atomic<bool> stopping{false};
+  std::atomic<int64_t> drain_deadline_ns{INT64_MAX};  // steady clock, once stopping
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;  // interrupts backoff sleeps
+
+  // Registrar input.
+  std::mutex reg_mu;
+  std::condition_variable reg_cv;
+  std::deque<watch::ReadyFile> ready;
+  bool plan_requested = true;
+
+  // Idle workers wait here; notified on NOTIFY, on enqueue, on stop.
+  std::mutex work_mu;
+  std::condition_variable work_cv;
+  uint64_t work_generation = 0;
+
+  std::atomic<bool> watcher_up{false};
+  std::atomic<bool> database_up{false};
+  std::atomic<int> api_port{0};
+
+  std::mutex api_store_mu;
+  std::unique_ptr<QueueStore> api_store;
+
+  void WakeWorkers() {
+    {
+      std::lock_guard<std::mutex> lock(work_mu);
+      ++work_generation;
+    }
+    work_cv.notify_all();
+  }
+
+  // Sleeps up to `d`, returning early (false) when the daemon is stopping.
+  bool SleepUnlessStopping(milliseconds d) {
+    std::unique_lock<std::mutex> lock(stop_mu);
+    return !stop_cv.wait_for(lock, d, [&] { return stopping.load(); });
+  }
+
+  bool DrainExpired() {
+    if (!stopping) return false;
+    return std::chrono::steady_clock::now().time_since_epoch().count() >= drain_deadline_ns.load();
+  }
+
+  void BeginStop() {
+    bool was = stopping.exchange(true);
+    if (was) return;
+    auto drain = Config().drain_timeout;
+    drain_deadline_ns = (std::chrono::steady_clock::now() + drain).time_since_epoch().count();
+    if (deps.notify) deps.notify("STOPPING=1");
+    Log()->info("stopping: no new claims; running evaluations get {} ms to finish", drain.count());
+    stop_cv.notify_all();
+    reg_cv.notify_all();
+    WakeWorkers();
+  }
+
+  StatusOr<std::unique_ptr<QueueStore>> ConnectWithBackoff(const char* who) {
+    for (int failures = 0;; ++failures) {
+      auto store = deps.connect();
+      if (store.ok()) {
+        if (failures > 0) Log()->info("{}: connected to the database again", who);
+        database_up = true;
+        return store;
+      }
+      database_up = false;
+      if (failures == 0 || failures % 10 == 0) {
+        Log()->warn("{}: {} (retrying)", who, store.status().ToString());
+      }
+      if (!SleepUnlessStopping(ReconnectDelay(failures))) return CancelledError("stopping");
+    }
+  }
+
+  std::shared_ptr<spdlog::logger> Log() { return Logger("daemon"); }
+
+  void RegisterMetrics() {
+    files_seen = &metrics
+                      .AddCounter("transferwatch_checkpoint_files_seen_total",
+                                  "Settled checkpoint files handed to the registrar.")
+                      .WithLabelValues();
+    files_refused = &metrics
+                         .AddCounter("transferwatch_checkpoint_files_refused_total",
+                                     "Files in watched folders refused (not a checkpoint...).")
+                         .WithLabelValues();
+    checkpoints_registered = &metrics
+                                  .AddCounter("transferwatch_checkpoints_registered_total",
+                                              "Checkpoint files hashed and registered.")
+                                  .WithLabelValues();
+    jobs_queued =
+        &metrics.AddCounter("transferwatch_jobs_queued_total", "Jobs queued by this daemon.")
+             .WithLabelValues();
+    evaluations_done =
+        &metrics
+             .AddCounter("transferwatch_evaluations_total", "Evaluations recorded by this daemon.")
+             .WithLabelValues();
+    errors = &metrics.AddCounter("transferwatch_errors_total", "Errors by kind.", {"kind"});
+    jobs_by_state = &metrics.AddGauge("transferwatch_jobs",
+                                      "Jobs in the queue by state (all daemons).", {"state"});
+    images_per_second = &metrics
+                             .AddGauge("transferwatch_eval_images_per_second",
+                                       "Throughput of the latest evaluation progress report.")
+                             .WithLabelValues();
+    workers_busy = &metrics.AddGauge("transferwatch_workers_busy", "Worker slots evaluating now.")
+                        .WithLabelValues();
+    eval_seconds = &metrics.AddHistogram(
+        "transferwatch_evaluation_duration_seconds", "Wall time of evaluator runs (one claim).",
+        {0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600});
+  }
+
+  // ---- registrar --------------------------------------------------------------------------
+  // False when the database failed: the file is kept for the next round.
+  bool RegisterFile(QueueStore& store, const watch::ReadyFile& file);
+  Status Plan(QueueStore& store);
+  void RegistrarLoop();
+
+  // ---- workers ----------------------------------------------------------------------------
+  void WorkerLoop(int slot);
+  void Evaluate(QueueStore& store, const Claim& claim, const std::string& worker);
+
+  void ListenerLoop();
+
+  // ---- API --------------------------------------------------------------------------------
+  std::vector<api::Route> Routes();
+  api::HttpResponse WithApiStore(const std::function<api::HttpResponse(QueueStore&)>& fn);
+};
+
+// ---- registrar ----------------------------------------------------------------------------
+
+bool Daemon::State::RegisterFile(QueueStore& store, const watch::ReadyFile& file) {
+  std::string shown = watch::EscapeName(file.path);
+  auto known = store.FindCheckpointFile(deps.host, file.path, static_cast<int64_t>(file.size),
+                                        file.mtime_ns);
+  if (known.ok() && known->has_value() && !file.is_arch) return true;  // seen before a restart
+  auto sha = Sha256FileHex(file.path);
+  if (!sha.ok()) {
+    Log()->warn("\"{}\": cannot hash: {}", shown, sha.status().message());
+    errors->WithLabelValues({"hash"}).Inc();
+    return true;
+  }
+  // Changed or removed while it was hashed: the hash belongs to no stable file. The intake
+  // reports it again if it was rewritten.
+  struct stat st {};
+  if (::stat(file.path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != file.size ||
+      int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec != file.mtime_ns) {
+    Log()->info("\"{}\" changed or vanished while it was hashed; not registered", shown);
+    return true;
+  }
+  if (file.is_arch) {
+    Status status = store.SetRunArch(file.run, file.path, *sha);
+    if (status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kUnknown) {
+      return false;
+    }
+    if (!status.ok()) {
+      Log()->warn("run \"{}\": cannot set its architecture: {}", watch::EscapeName(file.run),
+                  status.ToString());
+    } else {
+      Log()->info("run \"{}\": architecture {} ({})", watch::EscapeName(file.run), shown,
+                  sha->substr(0, 12));
+    }
+    return true;
+  }
+  CheckpointFileRegistration reg;
+  reg.run = file.run;
+  reg.file_name = file.file_name;
+  reg.sha256 = *sha;
+  reg.size_bytes = static_cast<int64_t>(file.size);
+  reg.path = file.path;
+  reg.host = deps.host;
+  reg.mtime_ns = file.mtime_ns;
+  reg.format = watch::CheckpointFormatName(file.check.kind);
+  reg.step = watch::StepFromFileName(file.file_name);
+  if (file.sidecar) {
+    if (file.sidecar->step) reg.step = *file.sidecar->step;
+    Json meta = {{"sidecar", Json::parse(file.sidecar->canonical_json, nullptr, false)},
+                 {"sidecar_sha256", file.sidecar->sha256}};
+    reg.metadata_json = JsonText(meta);
+  }
+  auto info = store.RegisterCheckpointFile(reg);
+  if (!info.ok()) {
+    Log()->warn("\"{}\": cannot register: {}", shown, info.status().ToString());
+    errors->WithLabelValues({"register"}).Inc();
+    StatusCode code = info.status().code();
+    return code != StatusCode::kUnavailable && code != StatusCode::kUnknown;
+  }
+  checkpoints_registered->Inc();
+  Log()->info("checkpoint {} ({}) from \"{}\"", info->display_name, sha->substr(0, 12), shown);
+  return true;
+}
+
+Status Daemon::State::Plan(QueueStore& store) {
+  DaemonConfig c = Config();
+  std::vector<std::string> names = c.datasets;
+  if (names.empty()) {
+    TW_ASSIGN_OR_RETURN(auto datasets, store.ListDatasets());
+    for (const auto& d : datasets) names.push_back(d.name);
+  }
+  int queued_total = 0;
+  for (const auto& name : names) {
+    auto planned = runner::PlanDataset(store, name, runner::OverridesFromJson(c.eval_config_json));
+    if (!planned.ok()) {
+      // Datasets known only from imported results have no files: nothing to evaluate on.
+      if (planned.status().code() != StatusCode::kNotFound || !c.datasets.empty()) {
+        Log()->warn("not planning dataset {}: {}", name, planned.status().message());
+      }
+      continue;
+    }
+    for (;;) {
+      TW_ASSIGN_OR_RETURN(auto candidates,
+                          store.UnplannedCheckpoints(planned->version.version_id,
+                                                     planned->config_hash.sha256, kPlanBatch));
+      if (candidates.empty()) break;
+      std::vector<NewJob> jobs;
+      for (const auto& candidate : candidates) {
+        NewJob job;
+        bool needs_arch = candidate.format && *candidate.format != "torchscript";
+        if (needs_arch) job.arch_sha256 = candidate.run_arch_sha256;
+        TW_ASSIGN_OR_RETURN(job.evaluation_key,
+                            runner::EvaluationKeyFor(*planned, candidate.checkpoint_sha256,
+                                                     job.arch_sha256, kEvaluatorVersion));
+        job.checkpoint_id = candidate.checkpoint_id;
+        job.dataset_version_id = planned->version.version_id;
+        job.eval_config = planned->StoredConfig();
+        job.evaluator_version = kEvaluatorVersion;
+        job.priority = candidate.newer_than_dataset ? kNewCheckpointPriority : 0;
+        job.max_attempts = c.max_attempts;
+        jobs.push_back(std::move(job));
+      }
+      TW_ASSIGN_OR_RETURN(EnqueueResult result, store.EnqueueJobs(jobs));
+      queued_total += result.queued;
+      jobs_queued->Inc(result.queued);
+      if (static_cast<int>(candidates.size()) < kPlanBatch) break;
+    }
+  }
+  if (queued_total > 0) {
+    Log()->info("queued {} job(s)", queued_total);
+    WakeWorkers();
+  }
+  return OkStatus();
+}
+
+void Daemon::State::RegistrarLoop() {
+  std::unique_ptr<QueueStore> store;
+  auto last_plan = std::chrono::steady_clock::now() - std::chrono::hours(1);
+  while (!stopping) {
+    std::deque<watch::ReadyFile> batch;
+    bool plan_now = false;
+    {
+      std::unique_lock<std::mutex> lock(reg_mu);
+      reg_cv.wait_for(lock, Config().plan_interval,
+                      [&] { return stopping || !ready.empty() || plan_requested; });
+      if (stopping) break;
+      batch.swap(ready);
+      plan_now = plan_requested;
+      plan_requested = false;
+    }
+    if (!store) {
+      auto connected = ConnectWithBackoff("registrar");
+      if (!connected.ok()) break;
+      store = std::move(*connected);
+    }
+    std::deque<watch::ReadyFile> retry;
+    for (auto& file : batch) {
+      if (!RegisterFile(*store, file)) retry.push_back(std::move(file));
+    }
+    if (!retry.empty()) {
+      // The database failed under us: keep the files, reconnect, try again after a pause.
+      store.reset();
+      database_up = false;
+      {
+        std::lock_guard<std::mutex> lock(reg_mu);
+        for (auto& file : retry) ready.push_front(std::move(file));
+      }
+      if (!SleepUnlessStopping(milliseconds(500))) break;
+      continue;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (!batch.empty() || plan_now || now - last_plan >= Config().plan_interval) {
+      last_plan = now;
+      Status planned = Plan(*store);
+      auto rescued = store->RescueExpiredLeases();
+      if (rescued.ok() && *rescued > 0) {
+        Log()->warn("rescued {} job(s) whose worker stopped renewing its lease", *rescued);
+        WakeWorkers();
+      }
+      if (!planned.ok() || !rescued.ok()) {
+        Status failed = planned.ok() ? rescued.status() : planned;
+        Log()->warn("planning: {}", failed.ToString());
+        errors->WithLabelValues({"database"}).Inc();
+        if (failed.code() == StatusCode::kUnavailable || failed.code() == StatusCode::kUnknown) {
+          store.reset();  // reconnect on the next round
+          database_up = false;
+          std::lock_guard<std::mutex> lock(reg_mu);
+          plan_requested = true;
+        }
+      }
+    }
+  }
+}
+
+// ---- workers ------------------------------------------------------------------------------
+
+void Daemon::State::Evaluate(QueueStore& store, const Claim& claim, const std::string& worker) {
+  DaemonConfig c = Config();
+  auto& log = *Log();
+  auto fail = [&](const ClaimedJob& job, const std::string& error, bool permanent) {
+    JobFailure failure;
+    failure.error = error;
+    failure.worker = worker;
+    failure.permanent = permanent;
+    failure.retry_after = c.retry_backoff * (1 << std::min(job.attempt - 1, 10));
+    auto state = store.FailJob(job.job_id, claim.lease_token, failure);
+    if (state.ok()) {
+      log.warn("job {} ({} on {}) attempt {}/{} failed{}: {}", job.job_id, claim.display_name,
+               job.version.name, job.attempt, job.max_attempts,
+               *state == JobState::kDead ? ", now dead" : "", error);
+    }
+    errors->WithLabelValues({"evaluation"}).Inc();
+  };
+
+  // A path on this host that still exists (the evaluator checks the bytes against the hash).
+  std::optional<std::string> path;
+  for (const auto& p : claim.paths) {
+    if (::access(p.c_str(), R_OK) == 0) {
+      path = p;
+      break;
+    }
+  }
+  if (!path) {
+    for (const auto& job : claim.jobs) {
+      fail(job,
+           "no readable copy of checkpoint " + claim.display_name + " on host " + deps.host +
+               (claim.paths.empty() ? " (never seen here)" : " (moved or deleted)"),
+           false);
+    }
+    return;
+  }
+
+  runner::EvaluatorRun run;
+  run.evaluator = deps.evaluator;
+  run.work_dir = deps.work_dir;
+  run.checkpoint_id = claim.checkpoint_id;
+  run.checkpoint_path = *path;
+  run.checkpoint_sha256 = claim.checkpoint_sha256;
+  run.threads = c.threads;
+  run.decode_threads = c.decode_threads;
+  run.timeout = c.eval_timeout;
+  if (c.memory_limit_mb > 0) {
+    run.extra_limits.push_back({RLIMIT_DATA, static_cast<uint64_t>(c.memory_limit_mb) << 20});
+  }
+  std::map<std::string, const ClaimedJob*> job_of;
+  std::vector<const ClaimedJob*> jobs;
+  for (const auto& job : claim.jobs) {
+    if (job_of.count(job.version.name)) {
+      // Two configs of one dataset in one claim (the config changed): one per run.
+      fail(job, "another job for dataset " + job.version.name + " ran in the same claim", false);
+      continue;
+    }
+    runner::EvaluatorTarget target;
+    runner::PlannedDataset& p = target.planned;
+    p.dataset = job.version.name;
+    p.suite = job.dataset_protocol.find("corruption-suite") != std::string::npos;
+    p.reference = job.version.reference;
+    p.version = job.version;
+    Status status = ApplyEvalConfigJson(job.eval_config.canonical, &p.config);
+    p.config_hash =
+        HashedJson{job.eval_config.canonical, job.eval_config.sha256, job.eval_config.hash_version};
+    if (job.arch_sha256) {
+      if (!claim.arch_path) {
+        status = InvalidArgumentError("checkpoint " + claim.display_name +
+                                      " is a state dict and its run has no arch.pt");
+      }
+      run.arch_path = claim.arch_path;
+      run.arch_sha256 = job.arch_sha256;
+    }
+    if (status.ok()) {
+      auto key =
+          runner::EvaluationKeyFor(p, claim.checkpoint_sha256, job.arch_sha256, kEvaluatorVersion);
+      if (!key.ok() || *key != job.evaluation_key) {
+        status = InvalidArgumentError("the job's evaluation key does not match its inputs");
+      }
+      target.evaluation_key = job.evaluation_key;
+    }
+    if (status.ok()) {
+      auto manifest = store.GetManifest(job.version.manifest_sha256);
+      status = manifest.status();
+      if (status.ok()) target.manifest = std::move(*manifest);
+    }
+    if (!status.ok()) {
+      fail(job, status.message(), status.code() == StatusCode::kInvalidArgument);
+      continue;
+    }
+    job_of[job.version.name] = &job;
+    jobs.push_back(&job);
+    run.targets.push_back(std::move(target));
+  }
+  if (run.targets.empty()) return;
+
+  enum class StopReason { kNone, kShutdown, kLeaseLost };
+  StopReason stop_reason = StopReason::kNone;
+  std::set<int64_t> completed;
+  auto last_beat = std::chrono::steady_clock::now();
+  run.keep_going = [&] {
+    if (DrainExpired()) {
+      stop_reason = StopReason::kShutdown;
+      return false;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_beat < c.heartbeat) return true;
+    last_beat = now;
+    auto held = store.Heartbeat(claim.lease_token, c.lease);
+    if (!held.ok()) {
+      // The database is away: keep evaluating; completion retries, and the fence decides.
+      log.warn("heartbeat for {}: {}", claim.display_name, held.status().ToString());
+      return true;
+    }
+    for (const ClaimedJob* job : jobs) {
+      if (completed.count(job->job_id)) continue;
+      if (std::find(held->begin(), held->end(), job->job_id) == held->end()) {
+        stop_reason = StopReason::kLeaseLost;  // rescued elsewhere, or cancelled
+        return false;
+      }
+    }
+    return true;
+  };
+  run.on_progress = [&](const protocol::Progress& p) { images_per_second->Set(p.images_per_s); };
+  run.on_record = [&](const runner::EvaluatorTarget& target, EvaluationRecord record) -> Status {
+    const ClaimedJob& job = *job_of.at(target.planned.dataset);
+    // The database may be restarting: retry within the lease rather than lose the result.
+    Status status;
+    auto give_up = std::chrono::steady_clock::now() + c.lease;
+    for (int failures = 0;; ++failures) {
+      auto id = store.CompleteJob(job.job_id, claim.lease_token, record);
+      status = id.status();
+      if (status.ok()) {
+        completed.insert(job.job_id);
+        evaluations_done->Inc();
+        log.info("{} on {}: top-1 {:.3f} ({} images), job {} done", claim.display_name,
+                 target.planned.dataset, record.top1, record.num_samples, job.job_id);
+        return status;
+      }
+      if (status.code() == StatusCode::kFailedPrecondition) return status;  // fenced off
+      if (std::chrono::steady_clock::now() > give_up) return status;
+      std::this_thread::sleep_for(ReconnectDelay(failures));
+    }
+  };
+  auto started = std::chrono::steady_clock::now();
+  log.info("evaluating {} on {} dataset(s) ({})", claim.display_name, run.targets.size(), worker);
+  auto outcome = runner::RunEvaluator(run);
+  eval_seconds->WithLabelValues().Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (!outcome.ok()) {
+    if (outcome.status().code() == StatusCode::kCancelled) {
+      if (stop_reason == StopReason::kShutdown) {
+        auto released = store.ReleaseClaim(claim.lease_token);
+        log.info("stopped evaluating {} for shutdown; {} job(s) released", claim.display_name,
+                 released.ok() ? *released : 0);
+      } else {
+        log.warn("stopped evaluating {}: its lease was lost (rescued or cancelled)",
+                 claim.display_name);
+      }
+      return;
+    }
+    for (const ClaimedJob* job : jobs) {
+      if (!completed.count(job->job_id)) fail(*job, outcome.status().message(), false);
+    }
+    return;
+  }
+  std::string general;
+  for (const auto& e : outcome->errors) general += (general.empty() ? "" : "; ") + e;
+  for (const ClaimedJob* job : jobs) {
+    if (completed.count(job->job_id)) continue;
+    Status status = outcome->datasets.count(job->version.name)
+                        ? outcome->datasets.at(job->version.name)
+                        : UnknownError("no result");
+    if (status.code() == StatusCode::kFailedPrecondition &&
+        status.message().find("lost its lease") != std::string::npos) {
+      continue;  // another worker owns it now
+    }
+    std::string error = status.ok() ? "not recorded" : status.message();
+    if (!general.empty()) error += " (" + general + ")";
+    fail(*job, error, status.code() == StatusCode::kInvalidArgument);
+  }
+}
+
+void Daemon::State::WorkerLoop(int slot) {
+  std::string worker = deps.host + ":" + std::to_string(::getpid()) + ":" + std::to_string(slot);
+  std::unique_ptr<QueueStore> store;
+  int failures = 0;
+  while (!stopping) {
+    if (!store) {
+      auto connected = ConnectWithBackoff(worker.c_str());
+      if (!connected.ok()) break;
+      store = std::move(*connected);
+    }
+    uint64_t generation;
+    {
+      std::lock_guard<std::mutex> lock(work_mu);
+      generation = work_generation;
+    }
+    DaemonConfig c = Config();
+    ClaimRequest request;
+    request.worker = worker;
+    request.evaluator_version = kEvaluatorVersion;
+    request.lease = c.lease;
+    request.lease_token = FreshToken();
+    auto claim = store->ClaimNext(request, deps.host);
+    if (!claim.ok()) {
+      Log()->warn("{}: claiming: {}", worker, claim.status().ToString());
+      errors->WithLabelValues({"database"}).Inc();
+      store.reset();
+      if (!SleepUnlessStopping(ReconnectDelay(failures++))) break;
+      continue;
+    }
+    failures = 0;
+    if (!claim->has_value()) {
+      std::unique_lock<std::mutex> lock(work_mu);
+      work_cv.wait_for(lock, c.poll_interval,
+                       [&] { return stopping || work_generation != generation; });
+      continue;
+    }
+    workers_busy->Inc();
+    Evaluate(*store, **claim, worker);
+    workers_busy->Dec();
+  }
+}
+
+void Daemon::State::ListenerLoop() {
+  if (!deps.listen) return;
+  std::unique_ptr<JobNotifications> listener;
+  int failures = 0;
+  while (!stopping) {
+    if (!listener) {
+      auto connected = deps.listen();
+      if (!connected.ok()) {
+        if (!SleepUnlessStopping(ReconnectDelay(failures++))) break;
+        continue;
+      }
+      listener = std::move(*connected);
+      failures = 0;
+      WakeWorkers();  // anything queued while we were away
+    }
+    auto n = listener->Wait(milliseconds(500));
+    if (!n.ok()) {
+      listener.reset();
+      continue;
+    }
+    if (*n > 0) WakeWorkers();
+  }
+}
+
+// ---- API ----------------------------------------------------------------------------------
+
+api::HttpResponse Daemon::State::WithApiStore(
+    const std::function<api::HttpResponse(QueueStore&)>& fn) {
+  std::lock_guard<std::mutex> lock(api_store_mu);
+  if (!api_store) {
+    auto connected = deps.connect();
+    if (!connected.ok()) {
+      return api::JsonError(503, "unavailable", "the database is unavailable");
+    }
+    api_store = std::move(*connected);
+  }
+  api::HttpResponse response = fn(*api_store);
+  if (response.status == 503) api_store.reset();
+  return response;
+}
+
+namespace {
+
+api::HttpResponse FromStatus(const Status& status, std::optional<std::string_view> field = {}) {
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+      return api::JsonError(400, "invalid_argument", status.message(), field);
+    case StatusCode::kNotFound:
+      return api::JsonError(404, "not_found", status.message(), field);
+    case StatusCode::kUnavailable:
+    case StatusCode::kUnknown:
+      return api::JsonError(503, "unavailable", "the database is unavailable");
+    case StatusCode::kFailedPrecondition:
+      return api::JsonError(409, "failed_precondition", status.message(), field);
+    case StatusCode::kPermissionDenied:
+      return api::JsonError(403, "permission_denied", status.message(), field);
+    default:
+      return api::JsonError(500, "internal", "internal error");
+  }
+}
+
+std::optional<std::string> QueryValue(const api::HttpRequest& request, const std::string& key) {
+  auto it = request.query.find(key);
+  if (it == request.query.end()) return std::nullopt;
+  return it->second;
+}
+
+StatusOr<int64_t> LimitParam(const api::HttpRequest& request, int64_t fallback) {
+  auto text = QueryValue(request, "limit");
+  if (!text) return fallback;
+  char* end = nullptr;
+  long long value = std::strtoll(text->c_str(), &end, 10);
+  if (text->empty() || *end != '\0' || value < 1 || value > 10000) {
+    return InvalidArgumentError("limit must be an integer from 1 to 10000");
+  }
+  return value;
+}
+
+Json CheckpointJson(const CheckpointInfo& c) {
+  return {{"id", c.id},
+          {"checkpoint", c.display_name},
+          {"origin", c.origin},
+          {"run", OptionalJson(c.run)},
+          {"name", c.name},
+          {"sha256", OptionalJson(c.sha256)},
+          {"step", OptionalJson(c.step)},
+          {"evaluations", c.evaluations},
+          {"created_at", FormatIso8601Utc(c.created_at)}};
+}
+
+Json JobJson(const JobInfo& j) {
+  Json errors = Json::parse(j.errors_json, nullptr, false);
+  return {{"id", j.id},
+          {"evaluation_key", j.evaluation_key},
+          {"checkpoint", j.checkpoint},
+          {"checkpoint_sha256", j.checkpoint_sha256},
+          {"dataset", j.dataset},
+          {"dataset_version", j.dataset_version},
+          {"eval_config_sha256", j.eval_config_sha256},
+          {"evaluator_version", j.evaluator_version},
+          {"state", JobStateName(j.state)},
+          {"priority", j.priority},
+          {"attempt", j.attempt},
+          {"max_attempts", j.max_attempts},
+          {"leased_by", OptionalJson(j.leased_by)},
+          {"lease_expires_at", TimeJson(j.lease_expires_at)},
+          {"started_at", TimeJson(j.started_at)},
+          {"finished_at", TimeJson(j.finished_at)},
+          {"evaluation_id", OptionalJson(j.evaluation_id)},
+          {"last_error", OptionalJson(j.last_error)},
+          {"errors", errors.is_discarded() ? Json::array() : errors},
+          {"created_at", FormatIso8601Utc(j.created_at)}};
+}
+
+}  // namespace
+
+std::vector<api::Route> Daemon::State::Routes() {
+  std::vector<api::Route> routes;
+  routes.push_back({"GET", "/healthz", true, "liveness: the process answers",
+                    [](const api::HttpRequest&) { return api::JsonOk("{\"status\":\"ok\"}"); }});
+  routes.push_back({"GET", "/readyz", false, "readiness: database, schema and watcher",
+                    [this](const api::HttpRequest&) {
+                      return WithApiStore([&](QueueStore& store) {
+                        auto counts = store.CountJobs();
+                        Json body = {{"database", counts.ok()},
+                                     {"schema_version", deps.schema_version},
+                                     {"watcher", watcher_up.load()},
+                                     {"stopping", stopping.load()}};
+                        bool is_ready = counts.ok() && watcher_up && !stopping;
+                        body["ready"] = is_ready;
+                        api::HttpResponse r = api::JsonOk(JsonText(body), is_ready ? 200 : 503);
+                        return r;
+                      });
+                    }});
+  routes.push_back(
+      {"GET", "/metrics", false, "Prometheus metrics", [this](const api::HttpRequest&) {
+         WithApiStore([&](QueueStore& store) {
+           if (auto counts = store.CountJobs(); counts.ok()) {
+             jobs_by_state->WithLabelValues({"pending"}).Set(counts->pending);
+             jobs_by_state->WithLabelValues({"running"}).Set(counts->running);
+             jobs_by_state->WithLabelValues({"done"}).Set(counts->done);
+             jobs_by_state->WithLabelValues({"dead"}).Set(counts->dead);
+             jobs_by_state->WithLabelValues({"cancelled"}).Set(counts->cancelled);
+           }
+           return api::JsonOk("{}");
+         });
+         api::HttpResponse r;
+         r.content_type = std::string(kPrometheusContentType);
+         r.body = metrics.Render();
+         return r;
+       }});
+  routes.push_back({"GET", "/v1/checkpoints", false, "checkpoints (?run=GLOB&limit=N)",
+                    [this](const api::HttpRequest& request) {
+                      auto limit = LimitParam(request, 100);
+                      if (!limit.ok()) return FromStatus(limit.status(), "limit");
+                      return WithApiStore([&](QueueStore& store) {
+                        CheckpointFilter filter;
+                        filter.run_glob = QueryValue(request, "run");
+                        filter.origin = QueryValue(request, "origin");
+                        filter.limit = *limit;
+                        auto list = store.ListCheckpoints(filter);
+                        if (!list.ok()) return FromStatus(list.status());
+                        Json items = Json::array();
+                        for (const auto& c : *list) items.push_back(CheckpointJson(c));
+                        return api::JsonOk(JsonText({{"checkpoints", items}}));
+                      });
+                    }});
+  routes.push_back(
+      {"GET", "/v1/runs", false, "runs with their checkpoint counts",
+       [this](const api::HttpRequest&) {
+         return WithApiStore([&](QueueStore& store) {
+           CheckpointFilter filter;
+           filter.origin = "file";
+           auto list = store.ListCheckpoints(filter);
+           if (!list.ok()) return FromStatus(list.status());
+           std::map<std::string, Json> runs;
+           for (const auto& c : *list) {
+             Json& run = runs[c.run.value_or("")];
+             if (run.is_null()) {
+               run = {{"run", c.run.value_or("")}, {"checkpoints", 0}, {"latest_step", nullptr}};
+             }
+             run["checkpoints"] = run["checkpoints"].get<int64_t>() + 1;
+             if (c.step &&
+                 (run["latest_step"].is_null() || run["latest_step"].get<int64_t>() < *c.step)) {
+               run["latest_step"] = *c.step;
+             }
+           }
+           Json items = Json::array();
+           for (auto& [name, run] : runs) items.push_back(run);
+           return api::JsonOk(JsonText({{"runs", items}}));
+         });
+       }});
+  routes.push_back({"GET", "/v1/evaluations", false,
+                    "evaluations (?checkpoint=GLOB&dataset=NAME&run=GLOB&limit=N), newest first",
+                    [this](const api::HttpRequest& request) {
+                      auto limit = LimitParam(request, 100);
+                      if (!limit.ok()) return FromStatus(limit.status(), "limit");
+                      return WithApiStore([&](QueueStore& store) {
+                        ResultQuery query;
+                        query.model_glob = QueryValue(request, "checkpoint");
+                        query.run_glob = QueryValue(request, "run");
+                        auto range = request.query.equal_range("dataset");
+                        for (auto it = range.first; it != range.second; ++it) {
+                          query.datasets.push_back(it->second);
+                        }
+                        query.limit = *limit;
+                        auto rows = store.QueryResults(query);
+                        if (!rows.ok()) return FromStatus(rows.status());
+                        Json items = Json::array();
+                        for (const auto& r : *rows) {
+                          items.push_back({{"evaluation_id", r.evaluation_id},
+                                           {"checkpoint_id", r.checkpoint_id},
+                                           {"checkpoint", r.checkpoint},
+                                           {"dataset", r.dataset},
+                                           {"top1", r.top1},
+                                           {"top5", OptionalJson(r.top5)},
+                                           {"nll", OptionalJson(r.nll)},
+                                           {"ece", OptionalJson(r.ece)},
+                                           {"eval_config_sha256", r.eval_config_sha256},
+                                           {"source", r.source},
+                                           {"created_at", FormatIso8601Utc(r.created_at)}});
+                        }
+                        return api::JsonOk(JsonText({{"evaluations", items}}));
+                      });
+                    }});
+  routes.push_back({"GET", "/v1/jobs", false,
+                    "jobs (?state=pending|running|done|dead|cancelled&limit=N)",
+                    [this](const api::HttpRequest& request) {
+                      auto limit = LimitParam(request, 100);
+                      if (!limit.ok()) return FromStatus(limit.status(), "limit");
+                      JobFilter filter;
+                      filter.limit = *limit;
+                      auto range = request.query.equal_range("state");
+                      for (auto it = range.first; it != range.second; ++it) {
+                        auto state = ParseJobState(it->second);
+                        if (!state.ok()) return FromStatus(state.status(), "state");
+                        filter.states.push_back(*state);
+                      }
+                      return WithApiStore([&](QueueStore& store) {
+                        auto jobs = store.ListJobs(filter);
+                        if (!jobs.ok()) return FromStatus(jobs.status());
+                        auto counts = store.CountJobs();
+                        if (!counts.ok()) return FromStatus(counts.status());
+                        Json items = Json::array();
+                        for (const auto& j : *jobs) items.push_back(JobJson(j));
+                        Json summary = {{"pending", counts->pending},
+                                        {"running", counts->running},
+                                        {"done", counts->done},
+                                        {"dead", counts->dead},
+                                        {"cancelled", counts->cancelled}};
+                        return api::JsonOk(JsonText({{"jobs", items}, {"counts", summary}}));
+                      });
+                    }});
+  routes.push_back(
+      {"POST", "/v1/checkpoints", false,
+       "register a checkpoint file under a watch root: {\"path\": \"/abs/root/run/file.pt\"}",
+       [this](const api::HttpRequest& request) {
+         Json body = Json::parse(request.body, nullptr, false);
+         if (body.is_discarded() || !body.is_object()) {
+           return api::JsonError(400, "invalid_argument", "the body is not a JSON object");
+         }
+         for (const auto& [key, value] : body.items()) {
+           if (key != "path") {
+             return api::JsonError(400, "invalid_argument", "unknown field (allowed: path)", key);
+           }
+         }
+         if (!body.contains("path") || !body["path"].is_string()) {
+           return api::JsonError(400, "invalid_argument", "path must be a string", "path");
+         }
+         std::string path = body["path"].get<std::string>();
+         if (path.empty() || path[0] != '/' || path.size() > 4096) {
+           return api::JsonError(400, "invalid_argument", "path must be absolute", "path");
+         }
+         char resolved[PATH_MAX];
+         if (::realpath(path.c_str(), resolved) == nullptr) {
+           return api::JsonError(404, "not_found", "no such file", "path");
+         }
+         std::string real = resolved;
+         // Only files under a watch root, as <root>/<run>/<file>: the API never reads
+         // anything else on this host.
+         DaemonConfig c = Config();
+         for (const auto& root : c.watch_roots) {
+           char root_real[PATH_MAX];
+           if (::realpath(root.c_str(), root_real) == nullptr) continue;
+           std::string prefix = std::string(root_real) + "/";
+           if (real.rfind(prefix, 0) != 0) continue;
+           std::string rest = real.substr(prefix.size());
+           auto slash = rest.find('/');
+           if (slash == std::string::npos || rest.find('/', slash + 1) != std::string::npos) {
+             return api::JsonError(400, "invalid_argument",
+                                   "path must be <watch root>/<run>/<file>", "path");
+           }
+           auto check = watch::InspectTorchFile(real);
+           if (!check.ok()) return FromStatus(check.status(), "path");
+           if (!watch::CheckpointFormatName(check->kind)) {
+             return api::JsonError(422, "not_a_checkpoint", check->reason, "path");
+           }
+           watch::ReadyFile file;
+           file.root = root_real;
+           file.run = rest.substr(0, slash);
+           file.file_name = rest.substr(slash + 1);
+           file.path = real;
+           file.size = check->size;
+           file.mtime_ns = check->mtime_ns;
+           file.check = *check;
+           file.is_arch = file.file_name == watch::kArchFileName;
+           {
+             std::lock_guard<std::mutex> lock(reg_mu);
+             ready.push_back(std::move(file));
+           }
+           reg_cv.notify_all();
+           return api::JsonOk(JsonText({{"accepted", true}, {"path", real}}), 202);
+         }
+         return api::JsonError(403, "permission_denied", "path is not under a watch root", "path");
+       }});
+  return routes;
+}
+
+// ---- the daemon ---------------------------------------------------------------------------
+
+Daemon::Daemon(DaemonDeps deps) : state_(std::make_unique<State>(std::move(deps))) {
+  state_->RegisterMetrics();
+}
+Daemon::~Daemon() = default;
+
+MetricsRegistry& Daemon::metrics() { return state_->metrics; }
+int Daemon::api_port() const { return state_->api_port; }
+
+void Daemon::Stop() {
+  boost::asio::post(state_->io, [s = state_.get()] { s->BeginStop(); });
+}
+
+Status Daemon::Run() {
+  State& s = *state_;
+  auto& log = *s.Log();
+  DaemonConfig config = s.Config();
+  TW_RETURN_IF_ERROR(ValidateDaemonConfig(config));
+
+  // The database first: nothing works without it, and READY must mean it is reachable.
+  {
+    auto probe = s.deps.connect();
+    if (!probe.ok()) return probe.status();
+    s.database_up = true;
+  }
+
+  watch::IntakeOptions intake_options;
+  intake_options.roots = config.watch_roots;
+  intake_options.patterns = config.patterns;
+  intake_options.settle = config.settle;
+  intake_options.use_inotify = config.inotify;
+  TW_ASSIGN_OR_RETURN(std::unique_ptr<watch::Intake> intake,
+                      watch::Intake::Create(intake_options, *s.deps.clock));
+
+  std::unique_ptr<api::HttpServer> server;
+  if (config.api_enabled) {
+    api::ServerOptions options;
+    options.bind_host = config.api_bind;
+    options.port = config.api_port;
+    if (config.api_token_file) {
+      TW_ASSIGN_OR_RETURN(options.token, api::ReadTokenFile(*config.api_token_file));
+    }
+    TW_ASSIGN_OR_RETURN(server, api::HttpServer::Start(options, s.Routes(), &s.metrics));
+    s.api_port = server->port();
+    log.info("HTTP API on {}:{}", config.api_bind, server->port());
+  }
+
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] { s.RegistrarLoop(); });
+  threads.emplace_back([&] { s.ListenerLoop(); });
+  for (int slot = 0; slot < config.slots; ++slot) {
+    threads.emplace_back([&, slot] { s.WorkerLoop(slot); });
+  }
+
+  namespace asio = boost::asio;
+  asio::signal_set signals(s.io, SIGTERM, SIGINT, SIGHUP);
+  asio::steady_timer poll_timer(s.io), rescan_timer(s.io), watchdog_timer(s.io);
+  std::unique_ptr<asio::posix::stream_descriptor> inotify;
+
+  auto hand_over = [&](watch::IntakeBatch batch) {
+    for (const auto& refused : batch.refused) {
+      log.warn("refused \"{}\": {}", watch::EscapeName(refused.path), refused.reason);
+      s.files_refused->Inc();
+    }
+    if (batch.ready.empty()) return;
+    {
+      std::lock_guard<std::mutex> lock(s.reg_mu);
+      for (auto& file : batch.ready) s.ready.push_back(std::move(file));
+    }
+    s.files_seen->Inc(batch.ready.size());
+    s.reg_cv.notify_all();
+  };
+  std::function<void()> schedule_poll = [&] {
+    if (s.stopping) return;
+    hand_over(intake->Poll());
+    auto next = intake->NextDeadline();
+    auto now = std::chrono::steady_clock::now();
+    auto at = next ? std::max(*next, now + milliseconds(5)) : now + milliseconds(1000);
+    poll_timer.expires_at(std::min(at, now + milliseconds(1000)));
+    poll_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) schedule_poll();
+    });
+  };
+  std::function<void()> wait_inotify = [&] {
+    if (!inotify || s.stopping) return;
+    inotify->async_wait(asio::posix::stream_descriptor::wait_read,
+                        [&](const boost::system::error_code& ec) {
+                          if (ec) return;
+                          intake->DrainEvents();
+                          poll_timer.cancel();
+                          schedule_poll();
+                          wait_inotify();
+                        });
+  };
+  std::function<void()> schedule_rescan = [&] {
+    rescan_timer.expires_after(s.Config().rescan_interval);
+    rescan_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec || s.stopping) return;
+      intake->Rescan();
+      poll_timer.cancel();
+      schedule_poll();
+      schedule_rescan();
+    });
+  };
+  std::function<void()> schedule_watchdog = [&] {
+    if (s.deps.watchdog_interval.count() <= 0 || !s.deps.notify) return;
+    watchdog_timer.expires_after(s.deps.watchdog_interval);
+    watchdog_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      s.deps.notify("WATCHDOG=1");
+      schedule_watchdog();
+    });
+  };
+  auto reload = [&] {
+    if (!s.deps.config_path) {
+      log.info("SIGHUP: no config file to reload");
+      return;
+    }
+    auto fresh = LoadDaemonConfig(*s.deps.config_path);
+    Status valid = fresh.ok() ? ValidateDaemonConfig(*fresh) : fresh.status();
+    if (!valid.ok()) {
+      log.error("SIGHUP: keeping the running config: {}", valid.ToString());
+      s.errors->WithLabelValues({"config"}).Inc();
+      return;
+    }
+    DaemonConfig next = *fresh;
+    DaemonConfig current = s.Config();
+    // The command line's choices and what needs a restart stay as they are.
+    next.watch_roots = next.watch_roots.empty() ? current.watch_roots : next.watch_roots;
+    next.slots = current.slots;
+    next.api_enabled = current.api_enabled;
+    next.api_bind = current.api_bind;
+    next.api_port = current.api_port;
+    next.api_token_file = current.api_token_file;
+    next.database_url = current.database_url;
+    next.state_dir = current.state_dir;
+    bool intake_changed = next.watch_roots != current.watch_roots ||
+                          next.patterns != current.patterns || next.settle != current.settle ||
+                          next.inotify != current.inotify;
+    if (intake_changed) {
+      watch::IntakeOptions options;
+      options.roots = next.watch_roots;
+      options.patterns = next.patterns;
+      options.settle = next.settle;
+      options.use_inotify = next.inotify;
+      auto replacement = watch::Intake::Create(options, *s.deps.clock);
+      if (!replacement.ok()) {
+        log.error("SIGHUP: keeping the running config: {}", replacement.status().ToString());
+        return;
+      }
+      if (inotify) {
+        inotify->cancel();
+        inotify->release();
+        inotify.reset();
+      }
+      intake = std::move(*replacement);
+      if (intake->inotify_fd() >= 0) {
+        inotify = std::make_unique<asio::posix::stream_descriptor>(s.io, intake->inotify_fd());
+        wait_inotify();
+      }
+      intake->Rescan();
+    }
+    {
+      std::lock_guard<std::mutex> lock(s.config_mu);
+      s.config = next;
+    }
+    {
+      std::lock_guard<std::mutex> lock(s.reg_mu);
+      s.plan_requested = true;
+    }
+    s.reg_cv.notify_all();
+    log.info("SIGHUP: config reloaded from {}", *s.deps.config_path);
+  };
+  std::function<void()> wait_signal = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      if (signal == SIGHUP) {
+        reload();
+        wait_signal();
+        return;
+      }
+      s.BeginStop();
+    });
+  };
+  // Stopping: close the intake's work and let io.run() return once the workers are done.
+  asio::steady_timer stop_watch(s.io);
+  std::function<void()> watch_stop = [&] {
+    stop_watch.expires_after(milliseconds(50));
+    stop_watch.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (!s.stopping) {
+        watch_stop();
+        return;
+      }
+      poll_timer.cancel();
+      rescan_timer.cancel();
+      watchdog_timer.cancel();
+      signals.cancel();
+      if (inotify) {
+        inotify->cancel();
+        inotify->release();
+      }
+    });
+  };
+
+  if (intake->inotify_fd() >= 0) {
+    inotify = std::make_unique<asio::posix::stream_descriptor>(s.io, intake->inotify_fd());
+    wait_inotify();
+  }
+  intake->Rescan();
+  s.watcher_up = true;
+  schedule_poll();
+  schedule_rescan();
+  schedule_watchdog();
+  wait_signal();
+  watch_stop();
+  if (s.deps.notify)
+    s.deps.notify("READY=1\nSTATUS=watching " + std::to_string(config.watch_roots.size()) +
+                  " folder(s)");
+  log.info("ready: watching {} folder(s), {} worker slot(s), evaluator {}",
+           config.watch_roots.size(), config.slots, s.deps.evaluator);
+
+  s.io.run();
+
+  s.watcher_up = false;
+  for (auto& t : threads) t.join();
+  if (server) server->Stop();
+  log.info("stopped");
+  return OkStatus();
+}
+
+}  // namespace tw::daemon

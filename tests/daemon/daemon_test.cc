@@ -1,0 +1,379 @@
+// transferwatchd end to end: real daemon processes on a real PostgreSQL watching real folders,
+// running a protocol-speaking fake evaluator (tests/testing/fake_evaluator.cc). What is tested
+// is the daemon: intake, planning, the queue shared by several daemons, leases and their rescue,
+// crashes, drains, lost connections and the HTTP API.
+#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
+#define CPPHTTPLIB_OPENSSL_SUPPORT
+#endif
+#ifndef CPPHTTPLIB_ZLIB_SUPPORT
+#define CPPHTTPLIB_ZLIB_SUPPORT
+#endif
+#ifndef CPPHTTPLIB_BROTLI_SUPPORT
+#define CPPHTTPLIB_BROTLI_SUPPORT
+#endif
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "store/pg_admin.h"
+#include "tests/testing/cli.h"
+#include "tests/testing/daemon_process.h"
+#include "tests/testing/pg_test.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/unit/watch/zip_fixtures.h"
+
+namespace tw {
+namespace {
+
+using ::testing::HasSubstr;
+using ::tw::testing::DaemonProcess;
+using ::tw::testing::ScratchDatabase;
+using ::tw::testing::TempDir;
+using ::tw::testing::WaitFor;
+using namespace std::chrono_literals;
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = std::make_unique<ScratchDatabase>();
+    ASSERT_TRUE(db_->ok());
+    // As root the evaluator runs as an unprivileged user: it must reach the files.
+    ::chmod(dir_.path().c_str(), 0755);
+    root_ = dir_.Sub("watch");
+    std::filesystem::create_directories(root_);
+    ::chmod(root_.c_str(), 0755);
+    auto store = PgStore::Connect(db_->conninfo());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+  }
+
+  // Registers a dataset of three small files (registration hashes, never decodes).
+  void AddDataset(const std::string& name) {
+    std::string data = dir_.Sub("data/" + name);
+    for (const char* cls : {"n01440764", "n01443537"}) {
+      for (int i = 0; i < 2; ++i) {
+        std::string path = data + "/" + cls + "/img" + std::to_string(i) + ".JPEG";
+        std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+        ::tw::testing::WriteTestFile(path, name + path);
+      }
+    }
+    auto result = ::tw::testing::RunCli(
+        {"--database", db_->conninfo(), "dataset", "add", name, data, "--layout", "wnid-folders"});
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+  }
+
+  // A checkpoint shaped like torch.jit.save's zip; `payload` carries the fake's markers.
+  std::string Checkpoint(const std::string& run, const std::string& name,
+                         const std::string& payload, bool by_rename = true) {
+    std::string folder = root_ + "/" + run;
+    std::filesystem::create_directories(folder);
+    ::chmod(folder.c_str(), 0755);
+    std::string path = folder + "/" + name;
+    if (by_rename) {
+      EXPECT_TRUE(
+          ::tw::testing::WriteZip(path + ".tmp", ::tw::testing::TorchScriptEntries(payload)));
+      ::chmod((path + ".tmp").c_str(), 0644);
+      std::filesystem::rename(path + ".tmp", path);
+    } else {
+      std::string bytes = ::tw::testing::ZipBytes(dir_, ::tw::testing::TorchScriptEntries(payload));
+      ::tw::testing::WriteTestFile(path, bytes);
+      ::chmod(path.c_str(), 0644);
+    }
+    return path;
+  }
+
+  struct Options {
+    int slots = 1;
+    std::string lease = "4s";
+    std::string heartbeat = "500ms";
+    int max_attempts = 3;
+    std::string drain = "10s";
+    bool api = false;
+    std::string extra;
+  };
+
+  std::unique_ptr<DaemonProcess> StartDaemon(const std::string& name, const Options& o) {
+    std::string state = dir_.Sub("state-" + name);
+    std::filesystem::create_directories(state);
+    ::chmod(state.c_str(), 0755);
+    std::string config = dir_.Sub(name + ".toml");
+    std::ofstream out(config);
+    out << "[watch]\nroots = [\"" << root_ << "\"]\nsettle = \"200ms\"\nrescan_interval = \"2s\"\n"
+        << "[eval]\nevaluator = \"" << TW_FAKE_EVALUATOR_PATH << "\"\n"
+        << "[workers]\nslots = " << o.slots << "\nlease = \"" << o.lease << "\"\nheartbeat = \""
+        << o.heartbeat << "\"\nmax_attempts = " << o.max_attempts
+        << "\nretry_backoff = \"100ms\"\npoll_interval = \"500ms\"\nplan_interval = \"1s\"\n"
+        << "drain_timeout = \"" << o.drain << "\"\n"
+        << "[api]\nenabled = " << (o.api ? "true" : "false") << "\nport = 0\n"
+        << o.extra;
+    out.close();
+    return std::make_unique<DaemonProcess>(
+        TW_DAEMON_PATH,
+        std::vector<std::string>{"--config", config, "--database", db_->conninfo(), "--state-dir",
+                                 state, "--log-level", "info"},
+        dir_.Sub(name + ".log"));
+  }
+
+  JobCounts Counts() {
+    auto counts = store_->CountJobs();
+    EXPECT_TRUE(counts.ok()) << counts.status().ToString();
+    return counts.ok() ? *counts : JobCounts{};
+  }
+
+  int64_t Evaluations() {
+    auto counts = store_->Counts();
+    return counts.ok() ? counts->evaluations : -1;
+  }
+
+  std::vector<JobInfo> Jobs() {
+    JobFilter all;
+    all.limit = 1000;
+    auto jobs = store_->ListJobs(all);
+    EXPECT_TRUE(jobs.ok());
+    return jobs.ok() ? *jobs : std::vector<JobInfo>{};
+  }
+
+  TempDir dir_;
+  std::string root_;
+  std::unique_ptr<ScratchDatabase> db_;
+  std::unique_ptr<PgStore> store_;
+};
+
+TEST_F(DaemonTest, ThreeDaemonsRecordEveryEvaluationExactlyOnce) {
+  for (const char* name : {"val", "v2", "sketch"}) AddDataset(name);
+  Options options;
+  options.slots = 2;
+  std::vector<std::unique_ptr<DaemonProcess>> daemons;
+  for (int i = 0; i < 3; ++i) daemons.push_back(StartDaemon("d" + std::to_string(i), options));
+  for (int i = 0; i < 30; ++i) {
+    Checkpoint("run" + std::to_string(i % 3), "step_" + std::to_string(i) + ".pt",
+               "weights " + std::to_string(i), /*by_rename=*/i % 2 == 0);
+  }
+  // A copy under another name is the same checkpoint; a file that is not a checkpoint is refused.
+  std::filesystem::copy_file(root_ + "/run0/step_0.pt", root_ + "/run0/copy.pt");
+  ::tw::testing::WriteTestFile(root_ + "/run0/notes.pt", "not a zip at all");
+
+  bool done = WaitFor([&] { return Counts().done == 90; }, 120s);
+  JobCounts counts = Counts();
+  ASSERT_TRUE(done) << "pending " << counts.pending << " running " << counts.running << " done "
+                    << counts.done << " dead " << counts.dead << "\n"
+                    << daemons[0]->Log();
+  EXPECT_EQ(Evaluations(), 90);
+  std::set<std::string> keys;
+  std::set<std::string> workers;
+  for (const auto& job : Jobs()) {
+    EXPECT_EQ(job.state, JobState::kDone);
+    EXPECT_EQ(job.attempt, 1) << job.checkpoint << " " << job.dataset;
+    EXPECT_TRUE(keys.insert(job.evaluation_key).second);
+    if (job.leased_by) workers.insert(job.leased_by->substr(0, job.leased_by->rfind(':')));
+  }
+  EXPECT_EQ(keys.size(), 90u);
+  EXPECT_GE(workers.size(), 2u) << "the work was not shared";
+  CheckpointFilter files;
+  files.origin = "file";
+  auto checkpoints = store_->ListCheckpoints(files);
+  ASSERT_TRUE(checkpoints.ok());
+  EXPECT_EQ(checkpoints->size(), 30u);  // copy.pt is step_0.pt; notes.pt was refused
+  std::string logs;
+  for (auto& d : daemons) logs += d->Log();
+  EXPECT_THAT(logs, HasSubstr("notes.pt"));
+  for (auto& d : daemons) {
+    d->Signal(SIGTERM);
+    EXPECT_EQ(d->Wait(20s), std::optional<int>(0)) << d->Log();
+  }
+}
+
+TEST_F(DaemonTest, AJobOfAKilledDaemonIsRescuedAndRecordedOnce) {
+  AddDataset("val");
+  Options options;
+  options.lease = "2s";
+  auto first = StartDaemon("first", options);
+  Checkpoint("run", "slow.pt", "TWFAKE:SLEEP=4000");
+  ASSERT_TRUE(WaitFor([&] { return Counts().running == 1; }, 30s)) << first->Log();
+  first->Signal(SIGKILL);  // in the middle of the evaluation
+  first->Wait(10s);
+  auto second = StartDaemon("second", options);
+  ASSERT_TRUE(WaitFor([&] { return Counts().done == 1; }, 60s)) << second->Log();
+  EXPECT_EQ(Evaluations(), 1);
+  auto jobs = Jobs();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].attempt, 2);
+  EXPECT_THAT(jobs[0].errors_json, HasSubstr("lease expired"));
+  second->Signal(SIGTERM);
+  EXPECT_EQ(second->Wait(20s), std::optional<int>(0));
+}
+
+TEST_F(DaemonTest, ACrashingEvaluatorEndsDeadWithTheReasonAndTheDaemonGoesOn) {
+  AddDataset("val");
+  Options options;
+  options.max_attempts = 2;
+  auto daemon = StartDaemon("d", options);
+  Checkpoint("run", "crash.pt", "TWFAKE:SEGV");
+  Checkpoint("run", "badarg.pt", "TWFAKE:BADARG");
+  ASSERT_TRUE(WaitFor([&] { return Counts().dead == 2; }, 60s)) << daemon->Log();
+  for (const auto& job : Jobs()) {
+    ASSERT_TRUE(job.last_error.has_value());
+    if (job.checkpoint == "run/crash.pt") {
+      EXPECT_EQ(job.attempt, 2);
+      EXPECT_THAT(*job.last_error, HasSubstr("signal 11"));
+    } else {
+      EXPECT_EQ(job.attempt, 1);  // InvalidArgument: a retry cannot fix it
+      EXPECT_THAT(*job.last_error, HasSubstr("not a TorchScript module"));
+    }
+  }
+  // Still running, still working.
+  Checkpoint("run", "fine.pt", "weights");
+  ASSERT_TRUE(WaitFor([&] { return Counts().done == 1; }, 30s)) << daemon->Log();
+  EXPECT_TRUE(daemon->running());
+  daemon->Signal(SIGTERM);
+  EXPECT_EQ(daemon->Wait(20s), std::optional<int>(0));
+}
+
+TEST_F(DaemonTest, SigtermDrainsAndReleasesTheRunningJob) {
+  AddDataset("val");
+  Options options;
+  options.drain = "300ms";
+  auto daemon = StartDaemon("d", options);
+  Checkpoint("run", "slow.pt", "TWFAKE:SLEEP=20000");
+  ASSERT_TRUE(WaitFor([&] { return Counts().running == 1; }, 30s)) << daemon->Log();
+  auto start = std::chrono::steady_clock::now();
+  daemon->Signal(SIGTERM);
+  EXPECT_EQ(daemon->Wait(30s), std::optional<int>(0)) << daemon->Log();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 15s);
+  auto jobs = Jobs();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state, JobState::kPending);
+  EXPECT_EQ(jobs[0].attempt, 0);  // a release does not count an attempt
+  EXPECT_EQ(Evaluations(), 0);
+  EXPECT_THAT(daemon->Log(), HasSubstr("released"));
+}
+
+TEST_F(DaemonTest, LostDatabaseConnectionsAreReconnectedAndNothingIsLost) {
+  AddDataset("val");
+  AddDataset("v2");
+  Options options;
+  options.slots = 2;
+  auto daemon = StartDaemon("d", options);
+  for (int i = 0; i < 6; ++i) {
+    Checkpoint("run", "c" + std::to_string(i) + ".pt", "TWFAKE:SLEEP=300 " + std::to_string(i));
+  }
+  ASSERT_TRUE(WaitFor([&] { return Counts().done >= 2; }, 60s)) << daemon->Log();
+  // Every connection of the daemon is cut, as a server restart would.
+  ASSERT_TRUE(ExecuteSql(db_->conninfo(),
+                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                  .ok());
+  auto store = PgStore::Connect(db_->conninfo());
+  ASSERT_TRUE(store.ok());
+  store_ = std::move(*store);
+  for (int i = 6; i < 9; ++i) {
+    Checkpoint("run", "c" + std::to_string(i) + ".pt", "weights " + std::to_string(i));
+  }
+  bool done = WaitFor([&] { return Counts().done == 18; }, 90s);
+  JobCounts counts = Counts();
+  ASSERT_TRUE(done) << "pending " << counts.pending << " running " << counts.running << " done "
+                    << counts.done << " dead " << counts.dead << "\n"
+                    << daemon->Log();
+  EXPECT_EQ(Evaluations(), 18);
+  daemon->Signal(SIGTERM);
+  EXPECT_EQ(daemon->Wait(20s), std::optional<int>(0));
+}
+
+TEST_F(DaemonTest, TheApiNeedsItsTokenOnEveryRouteButHealthz) {
+  AddDataset("val");
+  std::string token_file = dir_.Sub("token");
+  ::tw::testing::WriteTestFile(token_file, "s3cret-token-value\n");
+  ::chmod(token_file.c_str(), 0600);
+  Options options;
+  options.api = true;
+  options.extra = "token_file = \"" + token_file + "\"\n";
+  auto daemon = StartDaemon("d", options);
+  std::string path = Checkpoint("run", "a.pt", "weights");
+  ASSERT_TRUE(WaitFor([&] { return Counts().done == 1; }, 30s)) << daemon->Log();
+  int port = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::string log = daemon->Log();
+        auto at = log.find("HTTP API on 127.0.0.1:");
+        if (at == std::string::npos) return false;
+        port = std::atoi(log.c_str() + at + 22);
+        return port > 0;
+      },
+      10s));
+  httplib::Client client("127.0.0.1", port);
+  httplib::Headers auth = {{"Authorization", "Bearer s3cret-token-value"}};
+  httplib::Headers wrong = {{"Authorization", "Bearer s3cret-token-valuX"}};
+  for (const char* route :
+       {"/readyz", "/metrics", "/v1/runs", "/v1/checkpoints", "/v1/evaluations", "/v1/jobs"}) {
+    auto anonymous = client.Get(route);
+    ASSERT_TRUE(anonymous) << route;
+    EXPECT_EQ(anonymous->status, 401) << route;
+    auto bad = client.Get(route, wrong);
+    ASSERT_TRUE(bad);
+    EXPECT_EQ(bad->status, 401) << route;
+    auto good = client.Get(route, auth);
+    ASSERT_TRUE(good);
+    EXPECT_EQ(good->status, 200) << route << ": " << good->body;
+  }
+  auto post = client.Post("/v1/checkpoints", "{\"path\":\"/etc/passwd\"}", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 401);
+  auto health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+
+  auto jobs = client.Get("/v1/jobs?state=done", auth);
+  ASSERT_TRUE(jobs);
+  auto doc = nlohmann::json::parse(jobs->body);
+  ASSERT_EQ(doc["jobs"].size(), 1u);
+  EXPECT_EQ(doc["jobs"][0]["checkpoint"], "run/a.pt");
+  EXPECT_EQ(doc["counts"]["done"], 1);
+  auto metrics = client.Get("/metrics", auth);
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body, HasSubstr("transferwatch_evaluations_total 1"));
+  EXPECT_THAT(metrics->body, HasSubstr("transferwatch_jobs{state=\"done\"} 1"));
+
+  // Pushing a checkpoint: only files under a watch root, and only checkpoints.
+  auto outside =
+      client.Post("/v1/checkpoints", auth, "{\"path\":\"/etc/passwd\"}", "application/json");
+  ASSERT_TRUE(outside);
+  EXPECT_EQ(outside->status, 403) << outside->body;
+  EXPECT_THAT(outside->body, HasSubstr("\"field\":\"path\""));
+  auto malformed = client.Post("/v1/checkpoints", auth, "{\"path\":", "application/json");
+  ASSERT_TRUE(malformed);
+  EXPECT_EQ(malformed->status, 400);
+  auto unknown = client.Post("/v1/checkpoints", auth, "{\"pth\":\"x\"}", "application/json");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 400);
+  EXPECT_THAT(unknown->body, HasSubstr("pth"));
+  auto bad_limit = client.Get("/v1/jobs?limit=abc", auth);
+  ASSERT_TRUE(bad_limit);
+  EXPECT_EQ(bad_limit->status, 400);
+  auto pushed =
+      client.Post("/v1/checkpoints", auth, "{\"path\":\"" + path + "\"}", "application/json");
+  ASSERT_TRUE(pushed);
+  EXPECT_EQ(pushed->status, 202) << pushed->body;
+  daemon->Signal(SIGTERM);
+  EXPECT_EQ(daemon->Wait(20s), std::optional<int>(0));
+}
+
+TEST_F(DaemonTest, ABadConfigRefusesToStartNamingTheKey) {
+  std::string config = dir_.Sub("bad.toml");
+  ::tw::testing::WriteTestFile(config, "[workers]\nslots = 2\nleese = \"1s\"\n");
+  DaemonProcess bad(TW_DAEMON_PATH, {"--config", config, "--database", db_->conninfo()},
+                    dir_.Sub("bad.log"));
+  EXPECT_EQ(bad.Wait(20s), std::optional<int>(2));
+  EXPECT_THAT(bad.Log(), HasSubstr("workers.leese"));
+  DaemonProcess nothing(TW_DAEMON_PATH, {"--database", db_->conninfo()}, dir_.Sub("none.log"));
+  EXPECT_EQ(nothing.Wait(20s), std::optional<int>(2));
+  EXPECT_THAT(nothing.Log(), HasSubstr("--watch"));
+}
+
+}  // namespace
+}  // namespace tw
