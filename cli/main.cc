@@ -12,6 +12,7 @@
 #include "cli/dataset_commands.h"
 #include "cli/eval_command.h"
 #include "cli/exit_codes.h"
+#include "cli/job_commands.h"
 #include "cli/settings.h"
 #include "common/csv.h"
 #include "common/logging.h"
@@ -345,6 +346,46 @@ int Main(int argc, char** argv) {
   report->add_flag("--residuals", report_options.residuals,
                    "Table/CSV: list every entry's effective robustness instead of the summary");
 
+  // jobs
+  auto* jobs = app.add_subcommand("jobs", "The evaluation job queue (filled by transferwatchd)");
+  jobs->require_subcommand(1);
+  ListJobsOptions jobs_list_options;
+  auto* jobs_list = jobs->add_subcommand("list", "List jobs, newest first");
+  jobs_list->add_option("--state", jobs_list_options.states,
+                        "pending, running, done, dead or cancelled (repeatable)");
+  jobs_list->add_option("--dataset", jobs_list_options.dataset, "Only this dataset's jobs");
+  jobs_list->add_option("--limit", jobs_list_options.limit,
+                        "At most N rows (default 100, 0 = all)");
+  JobSelection retry_selection;
+  auto* jobs_retry =
+      jobs->add_subcommand("retry", "Queue dead or cancelled jobs again, with fresh attempts");
+  jobs_retry->add_option("--id", retry_selection.ids, "Job id (repeatable)");
+  jobs_retry->add_flag("--dead", retry_selection.all, "Every dead job");
+  JobSelection cancel_selection;
+  auto* jobs_cancel = jobs->add_subcommand("cancel", "Cancel pending or running jobs");
+  jobs_cancel->add_option("--id", cancel_selection.ids, "Job id (repeatable)");
+  jobs_cancel->add_flag("--pending", cancel_selection.all, "Every pending job");
+  WaitJobsOptions wait_options;
+  auto* jobs_wait = jobs->add_subcommand(
+      "wait", "Wait until no job is pending or running (exit 1 when the timeout runs out)");
+  jobs_wait->add_option("--timeout", wait_options.timeout, "How long at most (default 10m)");
+
+  // status
+  auto* status_command =
+      app.add_subcommand("status", "Counts: jobs by state, checkpoints, evaluations, datasets");
+
+  // runs
+  auto* runs = app.add_subcommand("runs", "Training runs");
+  runs->require_subcommand(1);
+  std::string run_name;
+  std::string arch_file;
+  auto* runs_set_arch = runs->add_subcommand(
+      "set-arch", "Set the TorchScript architecture file of a run's state-dict checkpoints");
+  runs_set_arch->add_option("RUN", run_name, "Run name")->required();
+  runs_set_arch->add_option("FILE", arch_file, "Architecture file")->required();
+  auto* runs_clear_arch = runs->add_subcommand("clear-arch", "Forget a run's architecture file");
+  runs_clear_arch->add_option("RUN", run_name, "Run name")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -426,6 +467,20 @@ int Main(int argc, char** argv) {
         status = Compare(ctx, compare_options);
       } else if (report->parsed()) {
         status = Report(ctx, report_options);
+      } else if (jobs_list->parsed()) {
+        status = ListJobsCommand(ctx, (*handle)->store(), jobs_list_options);
+      } else if (jobs_retry->parsed()) {
+        status = RetryJobsCommand(ctx, (*handle)->store(), retry_selection);
+      } else if (jobs_cancel->parsed()) {
+        status = CancelJobsCommand(ctx, (*handle)->store(), cancel_selection);
+      } else if (jobs_wait->parsed()) {
+        status = WaitJobsCommand(ctx, (*handle)->store(), wait_options);
+      } else if (status_command->parsed()) {
+        status = StatusCommand(ctx, (*handle)->store());
+      } else if (runs_set_arch->parsed()) {
+        status = SetRunArchCommand(ctx, run_name, arch_file);
+      } else if (runs_clear_arch->parsed()) {
+        status = ClearRunArchCommand(ctx, run_name);
       } else {
         status = InternalError("no command ran");
       }
