@@ -14,9 +14,12 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "api/http_server.h"
+#include "cli/commands.h"
+#include "cli/job_commands.h"
 #include "common/logging.h"
 #include "common/sha256.h"
 #include "common/time_util.h"
@@ -50,13 +53,6 @@ milliseconds ReconnectDelay(int failures) {
 
 std::string JsonText(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-Json OptionalJson(const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); }
-Json OptionalJson(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
-Json OptionalJson(const std::optional<int64_t>& v) { return v ? Json(*v) : Json(nullptr); }
-Json TimeJson(const std::optional<TimePoint>& t) {
-  return t ? Json(FormatIso8601Utc(*t)) : Json(nullptr);
 }
 
 }  // namespace
@@ -686,42 +682,6 @@ StatusOr<int64_t> LimitParam(const api::HttpRequest& request, int64_t fallback) 
   return value;
 }
 
-Json CheckpointJson(const CheckpointInfo& c) {
-  return {{"id", c.id},
-          {"checkpoint", c.display_name},
-          {"origin", c.origin},
-          {"run", OptionalJson(c.run)},
-          {"name", c.name},
-          {"sha256", OptionalJson(c.sha256)},
-          {"step", OptionalJson(c.step)},
-          {"evaluations", c.evaluations},
-          {"created_at", FormatIso8601Utc(c.created_at)}};
-}
-
-Json JobJson(const JobInfo& j) {
-  Json errors = Json::parse(j.errors_json, nullptr, false);
-  return {{"id", j.id},
-          {"evaluation_key", j.evaluation_key},
-          {"checkpoint", j.checkpoint},
-          {"checkpoint_sha256", j.checkpoint_sha256},
-          {"dataset", j.dataset},
-          {"dataset_version", j.dataset_version},
-          {"eval_config_sha256", j.eval_config_sha256},
-          {"evaluator_version", j.evaluator_version},
-          {"state", JobStateName(j.state)},
-          {"priority", j.priority},
-          {"attempt", j.attempt},
-          {"max_attempts", j.max_attempts},
-          {"leased_by", OptionalJson(j.leased_by)},
-          {"lease_expires_at", TimeJson(j.lease_expires_at)},
-          {"started_at", TimeJson(j.started_at)},
-          {"finished_at", TimeJson(j.finished_at)},
-          {"evaluation_id", OptionalJson(j.evaluation_id)},
-          {"last_error", OptionalJson(j.last_error)},
-          {"errors", errors.is_discarded() ? Json::array() : errors},
-          {"created_at", FormatIso8601Utc(j.created_at)}};
-}
-
 }  // namespace
 
 std::vector<api::Route> Daemon::State::Routes() {
@@ -759,24 +719,64 @@ std::vector<api::Route> Daemon::State::Routes() {
          r.body = metrics.Render();
          return r;
        }});
-  routes.push_back({"GET", "/v1/checkpoints", false, "checkpoints (?run=GLOB&limit=N)",
-                    [this](const api::HttpRequest& request) {
-                      auto limit = LimitParam(request, 100);
-                      if (!limit.ok()) return FromStatus(limit.status(), "limit");
-                      return WithApiStore([&](QueueStore& store) {
-                        CheckpointFilter filter;
-                        filter.run_glob = QueryValue(request, "run");
-                        filter.origin = QueryValue(request, "origin");
-                        filter.limit = *limit;
-                        auto list = store.ListCheckpoints(filter);
-                        if (!list.ok()) return FromStatus(list.status());
-                        Json items = Json::array();
-                        for (const auto& c : *list) items.push_back(CheckpointJson(c));
-                        return api::JsonOk(JsonText({{"checkpoints", items}}));
-                      });
-                    }});
+  // The JSON endpoints run the CLI's own commands with --format json: the same shapes, the same
+  // validation of every parameter, by construction.
+  using Command = std::function<Status(const api::HttpRequest&, QueueStore&, cli::CommandContext&)>;
+  auto command_route = [this](std::string pattern, std::string summary, Command command) {
+    return api::Route{
+        "GET", std::move(pattern), false, std::move(summary),
+        [this, command](const api::HttpRequest& request) {
+          return WithApiStore([&](QueueStore& store) {
+            std::ostringstream out;
+            cli::CommandContext ctx{store, cli::OutputFormat::kJson, out, deps.clock->WallNow()};
+            Status status = command(request, store, ctx);
+            if (!status.ok()) return FromStatus(status);
+            return api::JsonOk(out.str());
+          });
+        }};
+  };
+  routes.push_back(command_route(
+      "/v1/checkpoints", "checkpoints (?checkpoint=GLOB&run=GLOB&limit=N), as `checkpoints list`",
+      [](const api::HttpRequest& request, QueueStore&, cli::CommandContext& ctx) -> Status {
+        cli::ListCheckpointsOptions options;
+        options.glob = QueryValue(request, "checkpoint");
+        options.run_glob = QueryValue(request, "run");
+        TW_ASSIGN_OR_RETURN(options.limit, LimitParam(request, 100));
+        return cli::ListCheckpoints(ctx, options);
+      }));
+  routes.push_back(command_route(
+      "/v1/evaluations",
+      "evaluations (?checkpoint=GLOB&dataset=NAME...&run=GLOB&since=7d&sort=METRIC&limit=N), as "
+      "`results`",
+      [](const api::HttpRequest& request, QueueStore&, cli::CommandContext& ctx) -> Status {
+        cli::ResultsOptions options;
+        options.model_glob = QueryValue(request, "checkpoint");
+        options.run_glob = QueryValue(request, "run");
+        options.since = QueryValue(request, "since");
+        options.sort = QueryValue(request, "sort").value_or("");
+        auto range = request.query.equal_range("dataset");
+        for (auto it = range.first; it != range.second; ++it)
+          options.datasets.push_back(it->second);
+        TW_ASSIGN_OR_RETURN(options.limit, LimitParam(request, 100));
+        return cli::Results(ctx, options);
+      }));
+  routes.push_back(command_route(
+      "/v1/jobs", "jobs (?state=S...&dataset=NAME&limit=N), as `jobs list`",
+      [](const api::HttpRequest& request, QueueStore& store, cli::CommandContext& ctx) -> Status {
+        cli::ListJobsOptions options;
+        auto range = request.query.equal_range("state");
+        for (auto it = range.first; it != range.second; ++it) options.states.push_back(it->second);
+        options.dataset = QueryValue(request, "dataset");
+        TW_ASSIGN_OR_RETURN(options.limit, LimitParam(request, 100));
+        return cli::ListJobsCommand(ctx, store, options);
+      }));
+  routes.push_back(command_route(
+      "/v1/status", "job counts by state, checkpoints, evaluations, datasets, as `status`",
+      [](const api::HttpRequest&, QueueStore& store, cli::CommandContext& ctx) -> Status {
+        return cli::StatusCommand(ctx, store);
+      }));
   routes.push_back(
-      {"GET", "/v1/runs", false, "runs with their checkpoint counts",
+      {"GET", "/v1/runs", false, "runs with their checkpoint counts and latest step",
        [this](const api::HttpRequest&) {
          return WithApiStore([&](QueueStore& store) {
            CheckpointFilter filter;
@@ -800,67 +800,6 @@ std::vector<api::Route> Daemon::State::Routes() {
            return api::JsonOk(JsonText({{"runs", items}}));
          });
        }});
-  routes.push_back({"GET", "/v1/evaluations", false,
-                    "evaluations (?checkpoint=GLOB&dataset=NAME&run=GLOB&limit=N), newest first",
-                    [this](const api::HttpRequest& request) {
-                      auto limit = LimitParam(request, 100);
-                      if (!limit.ok()) return FromStatus(limit.status(), "limit");
-                      return WithApiStore([&](QueueStore& store) {
-                        ResultQuery query;
-                        query.model_glob = QueryValue(request, "checkpoint");
-                        query.run_glob = QueryValue(request, "run");
-                        auto range = request.query.equal_range("dataset");
-                        for (auto it = range.first; it != range.second; ++it) {
-                          query.datasets.push_back(it->second);
-                        }
-                        query.limit = *limit;
-                        auto rows = store.QueryResults(query);
-                        if (!rows.ok()) return FromStatus(rows.status());
-                        Json items = Json::array();
-                        for (const auto& r : *rows) {
-                          items.push_back({{"evaluation_id", r.evaluation_id},
-                                           {"checkpoint_id", r.checkpoint_id},
-                                           {"checkpoint", r.checkpoint},
-                                           {"dataset", r.dataset},
-                                           {"top1", r.top1},
-                                           {"top5", OptionalJson(r.top5)},
-                                           {"nll", OptionalJson(r.nll)},
-                                           {"ece", OptionalJson(r.ece)},
-                                           {"eval_config_sha256", r.eval_config_sha256},
-                                           {"source", r.source},
-                                           {"created_at", FormatIso8601Utc(r.created_at)}});
-                        }
-                        return api::JsonOk(JsonText({{"evaluations", items}}));
-                      });
-                    }});
-  routes.push_back({"GET", "/v1/jobs", false,
-                    "jobs (?state=pending|running|done|dead|cancelled&limit=N)",
-                    [this](const api::HttpRequest& request) {
-                      auto limit = LimitParam(request, 100);
-                      if (!limit.ok()) return FromStatus(limit.status(), "limit");
-                      JobFilter filter;
-                      filter.limit = *limit;
-                      auto range = request.query.equal_range("state");
-                      for (auto it = range.first; it != range.second; ++it) {
-                        auto state = ParseJobState(it->second);
-                        if (!state.ok()) return FromStatus(state.status(), "state");
-                        filter.states.push_back(*state);
-                      }
-                      return WithApiStore([&](QueueStore& store) {
-                        auto jobs = store.ListJobs(filter);
-                        if (!jobs.ok()) return FromStatus(jobs.status());
-                        auto counts = store.CountJobs();
-                        if (!counts.ok()) return FromStatus(counts.status());
-                        Json items = Json::array();
-                        for (const auto& j : *jobs) items.push_back(JobJson(j));
-                        Json summary = {{"pending", counts->pending},
-                                        {"running", counts->running},
-                                        {"done", counts->done},
-                                        {"dead", counts->dead},
-                                        {"cancelled", counts->cancelled}};
-                        return api::JsonOk(JsonText({{"jobs", items}, {"counts", summary}}));
-                      });
-                    }});
   routes.push_back(
       {"POST", "/v1/checkpoints", false,
        "register a checkpoint file under a watch root: {\"path\": \"/abs/root/run/file.pt\"}",
@@ -923,6 +862,19 @@ std::vector<api::Route> Daemon::State::Routes() {
          }
          return api::JsonError(403, "permission_denied", "path is not under a watch root", "path");
        }});
+  // The route table itself, for clients and for the test that checks auth on every route.
+  Json index = Json::array();
+  for (const auto& r : routes) {
+    index.push_back({{"method", r.method},
+                     {"path", r.pattern},
+                     {"summary", r.summary},
+                     {"public", r.public_route}});
+  }
+  index.push_back(
+      {{"method", "GET"}, {"path", "/v1"}, {"summary", "this route table"}, {"public", false}});
+  std::string index_json = JsonText({{"routes", index}});
+  routes.push_back({"GET", "/v1", false, "this route table",
+                    [index_json](const api::HttpRequest&) { return api::JsonOk(index_json); }});
   return routes;
 }
 
