@@ -13,6 +13,8 @@
 #include "common/csv.h"
 #include "common/sha256.h"
 #include "common/time_util.h"
+#include "common/version.h"
+#include "runner/plan.h"
 
 namespace tw::cli {
 namespace {
@@ -148,6 +150,29 @@ Status CancelJobsCommand(CommandContext& ctx, JobQueue& queue, const JobSelectio
   TW_ASSIGN_OR_RETURN(int n, ForSelection(selection, base,
                                           [&](const JobFilter& f) { return queue.CancelJobs(f); }));
   PrintChanged(ctx, n, "cancelled");
+  return OkStatus();
+}
+
+Status ReevaluateCommand(CommandContext& ctx, JobQueue& queue, const ReevaluateOptions& options) {
+  std::vector<JobState> states = {JobState::kDone};
+  if (options.include_dead) states.push_back(JobState::kDead);
+  if (options.include_pending) states.push_back(JobState::kPending);
+  TW_ASSIGN_OR_RETURN(runner::RekeyResult result,
+                      runner::RekeyJobs(queue, states, options.dataset, kEvaluatorVersion,
+                                        options.max_attempts, /*cancel_replaced=*/true));
+  if (ctx.format == OutputFormat::kTable) {
+    ctx.out << result.queued << " job(s) queued for evaluator " << kEvaluatorVersion << " ("
+            << result.already_queued << " already queued, " << result.already_recorded
+            << " already recorded; " << result.cancelled << " pending job(s) replaced)\n";
+    return OkStatus();
+  }
+  nlohmann::ordered_json j;
+  j["evaluator_version"] = kEvaluatorVersion;
+  j["queued"] = result.queued;
+  j["already_queued"] = result.already_queued;
+  j["already_recorded"] = result.already_recorded;
+  j["replaced"] = result.cancelled;
+  PrintObject(j, ctx.format, ctx.out);
   return OkStatus();
 }
 

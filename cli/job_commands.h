@@ -34,6 +34,18 @@ struct WaitJobsOptions {
 };
 Status WaitJobsCommand(CommandContext& ctx, JobQueue& queue, const WaitJobsOptions& options);
 
+// `jobs reevaluate`: after an evaluator upgrade, queue the recorded (done; with --dead also dead)
+// jobs of other evaluator versions again for this one, under new keys; the old results stay.
+// With --pending, jobs still pending for another version are re-keyed and the old ones
+// cancelled (when no worker of that version is left to run them).
+struct ReevaluateOptions {
+  std::optional<std::string> dataset;
+  bool include_dead = false;
+  bool include_pending = false;
+  int max_attempts = 3;
+};
+Status ReevaluateCommand(CommandContext& ctx, JobQueue& queue, const ReevaluateOptions& options);
+
 Status StatusCommand(CommandContext& ctx, JobQueue& queue);
 
 Status SetRunArchCommand(CommandContext& ctx, const std::string& run, const std::string& file);

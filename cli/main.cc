@@ -365,6 +365,16 @@ int Main(int argc, char** argv) {
   auto* jobs_cancel = jobs->add_subcommand("cancel", "Cancel pending or running jobs");
   jobs_cancel->add_option("--id", cancel_selection.ids, "Job id (repeatable)");
   jobs_cancel->add_flag("--pending", cancel_selection.all, "Every pending job");
+  ReevaluateOptions reevaluate_options;
+  auto* jobs_reevaluate = jobs->add_subcommand(
+      "reevaluate",
+      "After an evaluator upgrade: queue the recorded evaluations of older evaluator versions "
+      "again for this one (new keys; old results stay)");
+  jobs_reevaluate->add_option("--dataset", reevaluate_options.dataset, "Only this dataset");
+  jobs_reevaluate->add_flag("--dead", reevaluate_options.include_dead,
+                            "Also jobs that ended dead under the older version");
+  jobs_reevaluate->add_flag("--pending", reevaluate_options.include_pending,
+                            "Also re-key jobs still pending for an older version (cancels them)");
   WaitJobsOptions wait_options;
   auto* jobs_wait = jobs->add_subcommand(
       "wait", "Wait until no job is pending or running (exit 1 when the timeout runs out)");
@@ -473,6 +483,8 @@ int Main(int argc, char** argv) {
         status = RetryJobsCommand(ctx, (*handle)->store(), retry_selection);
       } else if (jobs_cancel->parsed()) {
         status = CancelJobsCommand(ctx, (*handle)->store(), cancel_selection);
+      } else if (jobs_reevaluate->parsed()) {
+        status = ReevaluateCommand(ctx, (*handle)->store(), reevaluate_options);
       } else if (jobs_wait->parsed()) {
         status = WaitJobsCommand(ctx, (*handle)->store(), wait_options);
       } else if (status_command->parsed()) {

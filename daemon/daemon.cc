@@ -97,6 +97,7 @@ struct Daemon::State {
   std::condition_variable work_cv;
   uint64_t work_generation = 0;
 
+  size_t foreign_pending_seen = 0;  // registrar thread only
   std::atomic<bool> watcher_up{false};
   std::atomic<bool> database_up{false};
   std::atomic<int> api_port{0};
@@ -275,6 +276,23 @@ Status Daemon::State::Plan(QueueStore& store) {
     for (const auto& d : datasets) names.push_back(d.name);
   }
   int queued_total = 0;
+  // Jobs pending for another evaluator version are left to that version's workers (a rolling
+  // upgrade); once none is left, `transferwatch jobs reevaluate --pending` re-keys them. Said
+  // when their number changes, not every round.
+  JobFilter foreign;
+  foreign.states = {JobState::kPending};
+  foreign.other_evaluator_than = kEvaluatorVersion;
+  foreign.limit = 10000;
+  TW_ASSIGN_OR_RETURN(auto foreign_jobs, store.ListJobs(foreign));
+  if (foreign_jobs.size() != foreign_pending_seen) {
+    foreign_pending_seen = foreign_jobs.size();
+    if (!foreign_jobs.empty()) {
+      Log()->warn(
+          "{} pending job(s) were planned for evaluator {}, not this daemon's {}: they wait for "
+          "workers of that version, or `transferwatch jobs reevaluate --pending`",
+          foreign_jobs.size(), foreign_jobs.front().evaluator_version, kEvaluatorVersion);
+    }
+  }
   for (const auto& name : names) {
     auto planned = runner::PlanDataset(store, name, runner::OverridesFromJson(c.eval_config_json));
     if (!planned.ok()) {

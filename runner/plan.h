@@ -11,6 +11,7 @@
 #include "common/canonical_json.h"
 #include "common/status.h"
 #include "protocol/eval_config.h"
+#include "store/job_queue.h"
 #include "store/model.h"
 #include "store/store.h"
 
@@ -46,5 +47,25 @@ StatusOr<std::string> EvaluationKeyFor(const PlannedDataset& planned,
                                        const std::string& checkpoint_sha256,
                                        const std::optional<std::string>& arch_sha256,
                                        const std::string& evaluator_version);
+
+// Evaluator upgrades. A job's key includes the evaluator version it was planned for, and
+// workers claim only their own version's jobs, so after an upgrade:
+//  - jobs still pending for another version are re-keyed (the daemon does this by itself: they
+//    never ran, nothing is re-evaluated);
+//  - recorded results stay as they are until an operator asks for a re-evaluation
+//    (`transferwatch jobs reevaluate`), which re-keys done (and dead) jobs the same way.
+// Each selected job of another version gets a job for `evaluator_version` with the same
+// checkpoint, dataset version, config, architecture and priority; with `cancel_replaced`, the
+// old pending ones are cancelled.
+struct RekeyResult {
+  int queued = 0;
+  int already_queued = 0;
+  int already_recorded = 0;
+  int cancelled = 0;
+};
+StatusOr<RekeyResult> RekeyJobs(JobQueue& queue, const std::vector<JobState>& states,
+                                const std::optional<std::string>& dataset,
+                                const std::string& evaluator_version, int max_attempts,
+                                bool cancel_replaced);
 
 }  // namespace tw::runner

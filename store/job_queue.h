@@ -117,6 +117,11 @@ struct JobInfo {
   std::optional<std::string> last_error;
   std::string errors_json = "[]";
   TimePoint created_at;
+  // What the key was computed from (re-keying for another evaluator version needs them).
+  int64_t dataset_version_id = 0;
+  std::string manifest_sha256;
+  std::optional<std::string> arch_sha256;
+  ImportedEvalConfig eval_config;
 };
 
 struct JobFilter {
@@ -124,6 +129,8 @@ struct JobFilter {
   std::optional<int64_t> checkpoint_id;
   std::optional<std::string> dataset;
   std::optional<int64_t> job_id;
+  // Jobs keyed for an evaluator version other than this one.
+  std::optional<std::string> other_evaluator_than;
   int64_t limit = 100;
 };
 

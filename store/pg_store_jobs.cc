@@ -45,7 +45,8 @@ constexpr const char* kJobSelect =
     "  j.max_attempts, j.leased_by, " TW_PG_EPOCH_MICROS("j.lease_expires_at") ", "
     TW_PG_EPOCH_MICROS("j.run_after") ", " TW_PG_EPOCH_MICROS("j.started_at") ", "
     TW_PG_EPOCH_MICROS("j.finished_at") ", j.evaluation_id, j.last_error, j.errors::text, "
-    TW_PG_EPOCH_MICROS("j.created_at")
+    TW_PG_EPOCH_MICROS("j.created_at") ", j.dataset_version_id, v.manifest_sha256, j.arch_sha256, "
+    "  j.eval_config, j.eval_config_hash_version "
     " FROM tw.jobs j JOIN tw.checkpoints c ON c.id = j.checkpoint_id "
     " JOIN tw.runs r ON r.id = c.run_id "
     " JOIN tw.dataset_versions v ON v.id = j.dataset_version_id "
@@ -80,6 +81,12 @@ JobInfo JobFromRow(const pqxx::row& row) {
   j.last_error = OptionalField<std::string>(row[19]);
   j.errors_json = row[20].as<std::string>();
   j.created_at = FromEpochMicros(row[21].as<int64_t>());
+  j.dataset_version_id = row[22].as<int64_t>();
+  j.manifest_sha256 = row[23].as<std::string>();
+  j.arch_sha256 = OptionalField<std::string>(row[24]);
+  j.eval_config.canonical = row[25].as<std::string>();
+  j.eval_config.hash_version = row[26].as<int>();
+  j.eval_config.sha256 = j.eval_config_sha256;
   return j;
 }
 
@@ -95,6 +102,9 @@ void AddJobFilter(SqlBuilder& sql, const JobFilter& filter) {
   if (filter.job_id) sql.Where("j.id = " + sql.Param(std::to_string(*filter.job_id)) + "::bigint");
   if (filter.checkpoint_id) {
     sql.Where("j.checkpoint_id = " + sql.Param(std::to_string(*filter.checkpoint_id)) + "::bigint");
+  }
+  if (filter.other_evaluator_than) {
+    sql.Where("j.evaluator_version <> " + sql.Param(*filter.other_evaluator_than));
   }
   if (filter.dataset) {
     sql.Where(

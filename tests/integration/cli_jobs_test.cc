@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/sha256.h"
+#include "common/version.h"
 #include "protocol/eval_config.h"
+#include "store/pg_admin.h"
 #include "tests/testing/cli.h"
 #include "tests/testing/pg_test.h"
 #include "tests/testing/temp_dir.h"
@@ -286,6 +288,38 @@ TEST_F(CliJobsTest, RunsSetAndClearArch) {
   EXPECT_EQ(cleared.exit_code, 0) << cleared.output;
   EXPECT_EQ(arch_of_run(), std::nullopt);
   EXPECT_EQ(Cli({"runs", "clear-arch", "no-such-run"}).exit_code, 3);
+}
+
+TEST_F(CliJobsTest, ReevaluateAfterAnUpgradeIsExplicitAndIdempotent) {
+  // Three jobs planned for an older evaluator; one of them has its result recorded.
+  std::vector<int64_t> ids = SeedJobs();
+  ASSERT_TRUE(ExecuteSql(db_->conninfo(),
+                         "UPDATE tw.jobs SET state = 'done', finished_at = now() "
+                         "WHERE id = " +
+                             std::to_string(ids[0]))
+                  .ok());
+  nlohmann::json first = Json({"jobs", "reevaluate"});
+  EXPECT_EQ(first["evaluator_version"], kEvaluatorVersion);
+  EXPECT_EQ(first["queued"], 1);  // the recorded one; pending jobs are left alone
+  EXPECT_EQ(first["replaced"], 0);
+  nlohmann::json again = Json({"jobs", "reevaluate"});
+  EXPECT_EQ(again["queued"], 0);
+  EXPECT_EQ(again["already_queued"], 1);
+
+  nlohmann::json pending = Json({"jobs", "reevaluate", "--pending"});
+  EXPECT_EQ(pending["queued"], 2);
+  EXPECT_EQ(pending["replaced"], 2);
+  JobFilter waiting;
+  waiting.states = {JobState::kPending};
+  auto jobs = store_->ListJobs(waiting);
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 3u);
+  for (const auto& job : *jobs) {
+    EXPECT_EQ(job.evaluator_version, kEvaluatorVersion);
+    EXPECT_NE(job.evaluation_key, "");
+  }
+  EXPECT_EQ(Counts().cancelled, 2);
+  EXPECT_EQ(Counts().done, 1);  // the old result stays
 }
 
 }  // namespace
