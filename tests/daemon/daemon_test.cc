@@ -15,7 +15,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -96,7 +99,8 @@ class DaemonTest : public ::testing::Test {
     int max_attempts = 3;
     std::string drain = "10s";
     bool api = false;
-    std::string extra;
+    std::string extra;       // appended at the end (inside [api])
+    std::string eval_extra;  // appended inside [eval]
   };
 
   std::unique_ptr<DaemonProcess> StartDaemon(const std::string& name, const Options& o) {
@@ -107,8 +111,8 @@ class DaemonTest : public ::testing::Test {
     std::ofstream out(config);
     out << "[watch]\nroots = [\"" << root_ << "\"]\nsettle = \"200ms\"\nrescan_interval = \"2s\"\n"
         << "[eval]\nevaluator = \"" << TW_FAKE_EVALUATOR_PATH << "\"\n"
-        << "[workers]\nslots = " << o.slots << "\nlease = \"" << o.lease << "\"\nheartbeat = \""
-        << o.heartbeat << "\"\nmax_attempts = " << o.max_attempts
+        << o.eval_extra << "[workers]\nslots = " << o.slots << "\nlease = \"" << o.lease
+        << "\"\nheartbeat = \"" << o.heartbeat << "\"\nmax_attempts = " << o.max_attempts
         << "\nretry_backoff = \"100ms\"\npoll_interval = \"500ms\"\nplan_interval = \"1s\"\n"
         << "drain_timeout = \"" << o.drain << "\"\n"
         << "[api]\nenabled = " << (o.api ? "true" : "false") << "\nport = 0\n"
@@ -359,6 +363,15 @@ TEST_F(DaemonTest, TheApiNeedsItsTokenOnEveryRouteButHealthz) {
   ASSERT_TRUE(metrics);
   EXPECT_THAT(metrics->body, HasSubstr("transferwatch_evaluations_total 1"));
   EXPECT_THAT(metrics->body, HasSubstr("transferwatch_jobs{state=\"done\"} 1"));
+  // The daemon's own exposition passes `promtool check metrics` (scripts/setup fetches it).
+  std::string promtool = TW_DATA_DIR "/../.cache/prometheus/promtool";
+  ASSERT_EQ(::access(promtool.c_str(), X_OK), 0) << "run scripts/setup: no " << promtool;
+  ::tw::testing::WriteTestFile(dir_.Sub("metrics.txt"), metrics->body);
+  std::string check = "'" + promtool + "' check metrics < '" + dir_.Sub("metrics.txt") + "' > '" +
+                      dir_.Sub("promtool.txt") + "' 2>&1";
+  int rc = std::system(check.c_str());
+  EXPECT_EQ(rc, 0) << ::tw::testing::ReadTestFile(dir_.Sub("promtool.txt"));
+  EXPECT_EQ(::tw::testing::ReadTestFile(dir_.Sub("promtool.txt")), "");
 
   // Pushing a checkpoint: only files under a watch root, and only checkpoints.
   auto outside =
@@ -429,6 +442,66 @@ TEST_F(DaemonTest, SighupReloadsAndKeepsTheRunningConfigWhenTheNewOneIsBad) {
   EXPECT_EQ(Counts().done + Counts().pending + Counts().running, 3);
   daemon->Signal(SIGTERM);
   EXPECT_EQ(daemon->Wait(20s), std::optional<int>(0));
+}
+
+TEST_F(DaemonTest, TheEvaluatorsMemoryIsLimitedAndOverrunningItFailsTheAttempt) {
+  AddDataset("val");
+  Options options;
+  options.max_attempts = 1;
+  options.eval_extra = "memory_limit_mb = 256\n";
+  auto limited = StartDaemon("d", options);
+  Checkpoint("run", "hungry.pt", "TWFAKE:ALLOC=1024");
+  Checkpoint("run", "modest.pt", "TWFAKE:ALLOC=32");
+  ASSERT_TRUE(WaitFor([&] { return Counts().dead == 1 && Counts().done == 1; }, 60s))
+      << limited->Log();
+  for (const auto& job : Jobs()) {
+    if (job.checkpoint != "run/hungry.pt") continue;
+    EXPECT_THAT(job.last_error.value_or(""), HasSubstr("signal 6")) << job.last_error.value_or("");
+  }
+  EXPECT_TRUE(limited->running());
+  limited->Signal(SIGTERM);
+  EXPECT_EQ(limited->Wait(20s), std::optional<int>(0));
+}
+
+TEST_F(DaemonTest, TellsSystemdWhenReadyAndWhenStopping) {
+  AddDataset("val");
+  // A NOTIFY_SOCKET of our own, as systemd would give it.
+  int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string path = dir_.Sub("notify.sock");
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ::chmod(path.c_str(), 0777);
+  ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
+  auto daemon = StartDaemon("d", Options{});
+  ::unsetenv("NOTIFY_SOCKET");
+  std::string received;
+  auto read_some = [&] {
+    char buffer[4096];
+    timeval timeout{0, 200000};
+    ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    ssize_t n = ::recv(sock, buffer, sizeof(buffer), 0);
+    if (n > 0) received.append(buffer, static_cast<size_t>(n)).append("\n");
+  };
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        read_some();
+        return received.find("READY=1") != std::string::npos;
+      },
+      20s))
+      << received << daemon->Log();
+  daemon->Signal(SIGTERM);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        read_some();
+        return received.find("STOPPING=1") != std::string::npos;
+      },
+      20s))
+      << received;
+  EXPECT_EQ(daemon->Wait(20s), std::optional<int>(0));
+  ::close(sock);
 }
 
 }  // namespace

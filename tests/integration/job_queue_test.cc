@@ -409,5 +409,20 @@ TEST_F(JobQueueTest, KnownFilesAreFoundBySizeAndMtime) {
   EXPECT_FALSE(found.has_value());
 }
 
+TEST_F(JobQueueTest, CheckpointsNewerThanTheDatasetAreToldFromBackFills) {
+  int64_t old_one = AddCheckpoint("old.pt");
+  Sql("UPDATE tw.checkpoints SET created_at = now() - interval '1 hour'");
+  DatasetVersionInfo val = AddDataset("val");
+  Sql("UPDATE tw.dataset_versions SET created_at = now() - interval '1 minute'");
+  int64_t new_one = AddCheckpoint("new.pt");
+  TW_ASSERT_OK_AND_ASSIGN(auto unplanned,
+                          store_->UnplannedCheckpoints(val.version_id, config_.sha256, 10));
+  ASSERT_EQ(unplanned.size(), 2u);
+  for (const auto& c : unplanned) {
+    EXPECT_EQ(c.newer_than_dataset, c.checkpoint_id == new_one) << c.display_name;
+    EXPECT_TRUE(c.checkpoint_id == old_one || c.checkpoint_id == new_one);
+  }
+}
+
 }  // namespace
 }  // namespace tw

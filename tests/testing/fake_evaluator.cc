@@ -5,6 +5,7 @@
 //   TWFAKE:SEGV        crash with SIGSEGV after starting
 //   TWFAKE:SLEEP=<ms>  sleep before reporting (SIGKILL and drain tests)
 //   TWFAKE:BADARG      report INVALID_ARGUMENT for every dataset (a permanent failure)
+//   TWFAKE:ALLOC=<MiB> allocate and touch that much memory first (the memory limit test)
 // Otherwise every image is "correct" and top-1 is 50 + (first hash byte % 50) / 10.
 #include <signal.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/file_util.h"
 #include "common/sha256.h"
@@ -51,6 +53,11 @@ int Run(int argc, char** argv) {
   if (bytes->find("TWFAKE:SEGV") != std::string::npos) {
     std::fflush(nullptr);
     ::raise(SIGSEGV);
+  }
+  if (auto at = bytes->find("TWFAKE:ALLOC="); at != std::string::npos) {
+    size_t mib = static_cast<size_t>(std::atol(bytes->c_str() + at + 13));
+    std::vector<char> block(mib << 20, 1);  // throws std::bad_alloc past RLIMIT_DATA: abort
+    std::cerr << "allocated " << block.size() << " bytes\n";
   }
   if (auto at = bytes->find("TWFAKE:SLEEP="); at != std::string::npos) {
     long ms = std::atol(bytes->c_str() + at + 13);
