@@ -119,7 +119,7 @@ tw::Status Main(int argc, char** argv) {
   TW_ASSIGN_OR_RETURN(auto handle, tw::OpenStore(db, /*migrate=*/true));
   TW_ASSIGN_OR_RETURN(auto known, tw::EmbeddedMigrations());
   TW_ASSIGN_OR_RETURN(auto schema, handle->store().GetSchemaStatus(known));
-  std::string conninfo = handle->conninfo();
+  std::string conninfo = db.url ? tw::WithKeepalives(handle->conninfo()) : handle->conninfo();
 
   tw::daemon::DaemonDeps deps;
   deps.config = config;

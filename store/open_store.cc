@@ -13,15 +13,35 @@ std::string DefaultStateDir(const std::function<std::optional<std::string>(const
   return home + "/.local/share/transferwatch";
 }
 
-std::string WithConnectTimeout(const std::string& conninfo) {
-  if (conninfo.find("connect_timeout") != std::string::npos) return conninfo;
+namespace {
+// Adds key=value to a URL or conninfo unless the key is there already.
+std::string WithOption(const std::string& conninfo, const std::string& key,
+                       const std::string& value) {
+  // Present as a whole key ("keepalives" is not "keepalives_idle"; "key = v" counts too).
+  for (size_t at = conninfo.find(key); at != std::string::npos; at = conninfo.find(key, at + 1)) {
+    size_t end = at + key.size();
+    while (end < conninfo.size() && conninfo[end] == ' ') ++end;
+    if (end < conninfo.size() && conninfo[end] == '=') return conninfo;
+  }
   bool uri = conninfo.rfind("postgresql://", 0) == 0 || conninfo.rfind("postgres://", 0) == 0;
-  if (!uri) return conninfo + (conninfo.empty() ? "" : " ") + "connect_timeout=10";
+  if (!uri) return conninfo + (conninfo.empty() ? "" : " ") + key + "=" + value;
   auto fragment = conninfo.find('#');
   std::string base = conninfo.substr(0, fragment);
   base += (base.find('?') == std::string::npos ? "?" : "&");
-  base += "connect_timeout=10";
+  base += key + "=" + value;
   return base;
+}
+}  // namespace
+
+std::string WithConnectTimeout(const std::string& conninfo) {
+  return WithOption(conninfo, "connect_timeout", "10");
+}
+
+std::string WithKeepalives(const std::string& conninfo) {
+  std::string out = WithOption(conninfo, "keepalives", "1");
+  out = WithOption(out, "keepalives_idle", "30");
+  out = WithOption(out, "keepalives_interval", "10");
+  return WithOption(out, "keepalives_count", "3");
 }
 
 StatusOr<std::unique_ptr<StoreHandle>> OpenStore(const DatabaseSettings& settings, bool migrate) {

@@ -29,6 +29,12 @@ std::string DefaultStateDir(const std::function<std::optional<std::string>(const
 // in seconds instead of the TCP default of minutes.
 std::string WithConnectTimeout(const std::string& conninfo);
 
+// Adds TCP keepalives (idle 30 s, then every 10 s, 3 misses) where not set: a daemon's
+// connection to a server that vanished (a partition, a host power loss) errors within about a
+// minute instead of waiting out the kernel's retransmissions (~15 min), so heartbeats and claims
+// reconnect instead of hanging. Unix sockets ignore them.
+std::string WithKeepalives(const std::string& conninfo);
+
 // A connected store, and the embedded cluster lease when there is one. The store closes before
 // the lease is given back, so the cluster can stop cleanly.
 class StoreHandle {

@@ -130,6 +130,11 @@ TEST(ConninfoTest, PasswordsAreRedacted) {
 
 TEST(ConninfoTest, ConnectTimeoutIsAddedOnce) {
   EXPECT_EQ(WithConnectTimeout("host=db dbname=tw"), "host=db dbname=tw connect_timeout=10");
+  EXPECT_EQ(WithKeepalives("host=db"),
+            "host=db keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3");
+  EXPECT_EQ(WithKeepalives("postgresql://db/tw?keepalives_idle=5"),
+            "postgresql://db/tw?keepalives_idle=5&keepalives=1&keepalives_interval=10&"
+            "keepalives_count=3");
   EXPECT_EQ(WithConnectTimeout("postgresql://db/tw"), "postgresql://db/tw?connect_timeout=10");
   EXPECT_EQ(WithConnectTimeout("postgresql://db/tw?sslmode=require"),
             "postgresql://db/tw?sslmode=require&connect_timeout=10");
