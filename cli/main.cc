@@ -12,6 +12,7 @@
 #include "cli/dataset_commands.h"
 #include "cli/eval_command.h"
 #include "cli/exit_codes.h"
+#include "cli/flag_commands.h"
 #include "cli/job_commands.h"
 #include "cli/settings.h"
 #include "common/csv.h"
@@ -396,6 +397,32 @@ int Main(int argc, char** argv) {
   auto* runs_clear_arch = runs->add_subcommand("clear-arch", "Forget a run's architecture file");
   runs_clear_arch->add_option("RUN", run_name, "Run name")->required();
 
+  // flags, baseline
+  FlagsOptions flags_options;
+  auto* flags_command = app.add_subcommand(
+      "flags", "Regression flags and no-transfer notes of the paired transfer checks");
+  flags_command->require_subcommand(0, 1);
+  flags_command->add_option("--run", flags_options.run_glob, "Only this run's checkpoints (glob)");
+  flags_command->add_option("--kind", flags_options.kind, "regression or no-transfer");
+  flags_command->add_option("--since", flags_options.since,
+                            "ISO-8601 UTC or a duration ago (12h, 7d)");
+  flags_command->add_flag("--unacknowledged", flags_options.unacknowledged,
+                          "Only flags nobody acknowledged");
+  flags_command->add_option("--limit", flags_options.limit, "At most N (default 100, 0 = all)");
+  int64_t flag_id = 0;
+  auto* flags_ack = flags_command->add_subcommand("ack", "Acknowledge a flag");
+  flags_ack->add_option("ID", flag_id, "Flag id")->required();
+  auto* baseline = app.add_subcommand("baseline", "Checkpoints every new one is compared with");
+  baseline->require_subcommand(1);
+  std::string baseline_checkpoint;
+  std::optional<std::string> baseline_note;
+  auto* baseline_pin = baseline->add_subcommand("pin", "Pin a checkpoint as a baseline");
+  baseline_pin->add_option("CHECKPOINT", baseline_checkpoint, "Checkpoint name")->required();
+  baseline_pin->add_option("--note", baseline_note, "Why (shown in listings)");
+  auto* baseline_unpin = baseline->add_subcommand("unpin", "Stop comparing with a baseline");
+  baseline_unpin->add_option("CHECKPOINT", baseline_checkpoint, "Checkpoint name")->required();
+  auto* baseline_list = baseline->add_subcommand("list", "List pinned baselines");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -489,6 +516,16 @@ int Main(int argc, char** argv) {
         status = WaitJobsCommand(ctx, (*handle)->store(), wait_options);
       } else if (status_command->parsed()) {
         status = StatusCommand(ctx, (*handle)->store());
+      } else if (flags_ack->parsed()) {
+        status = AcknowledgeFlagCommand(ctx, flag_id);
+      } else if (flags_command->parsed()) {
+        status = FlagsCommand(ctx, flags_options);
+      } else if (baseline_pin->parsed()) {
+        status = PinBaselineCommand(ctx, baseline_checkpoint, baseline_note);
+      } else if (baseline_unpin->parsed()) {
+        status = UnpinBaselineCommand(ctx, baseline_checkpoint);
+      } else if (baseline_list->parsed()) {
+        status = ListBaselinesCommand(ctx);
       } else if (runs_set_arch->parsed()) {
         status = SetRunArchCommand(ctx, run_name, arch_file);
       } else if (runs_clear_arch->parsed()) {

@@ -225,6 +225,12 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
   bool stopping = false;  // keep_going said no: SIGTERM sent, SIGKILL at stop_deadline
   auto stop_deadline = std::chrono::steady_clock::time_point::max();
   auto next_check = std::chrono::steady_clock::now();
+  // The child's exit, not the pipes' EOF, ends the wait: a descendant that keeps a pipe open
+  // (or a child that closes its pipes and runs on) must not hold us. Once reaped, what is left
+  // of its process group is killed and the pipes get a moment to drain.
+  bool reaped = false;
+  int wstatus = 0;
+  auto drain_until = std::chrono::steady_clock::time_point::max();
   std::string line;  // a stdout line still being received
   auto collect = [&](const char* data, size_t n) {
     size_t room = spec.max_output_bytes - std::min(spec.max_output_bytes, result.output.size());
@@ -234,7 +240,16 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
     // Open descriptors still to drain: stdout (+ stderr when separate).
     std::vector<int> open = {output_pipe[0]};
     if (by_line) open.push_back(stderr_pipe[0]);
-    while (!open.empty()) {
+    while (!open.empty() || !reaped) {
+      if (!reaped) {
+        pid_t r = ::waitpid(pid, &wstatus, WNOHANG);
+        if (r == pid) {
+          reaped = true;
+          ::kill(-pid, SIGKILL);
+          drain_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+        }
+      }
+      if (reaped && std::chrono::steady_clock::now() >= drain_until) break;
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                       deadline - std::chrono::steady_clock::now())
                       .count();
@@ -262,8 +277,9 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
       std::vector<struct pollfd> fds;
       for (int fd : open) fds.push_back(pollfd{fd, POLLIN, 0});
       long long wait_ms = std::min<long long>(left, 1000);
-      if (spec.keep_going) wait_ms = std::min<long long>(wait_ms, 200);
-      int ready = ::poll(fds.data(), fds.size(), static_cast<int>(wait_ms));
+      if (spec.keep_going || !reaped) wait_ms = std::min<long long>(wait_ms, 100);
+      int ready = ::poll(fds.empty() ? nullptr : fds.data(), fds.size(),
+                         static_cast<int>(wait_ms));
       if (ready < 0 && errno == EINTR) continue;
       if (ready <= 0) continue;
       for (const auto& pfd : fds) {
@@ -297,8 +313,9 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
   }
   if (by_line) ::close(stderr_pipe[0]);
   ::close(output_pipe[0]);
-  int wstatus = 0;
-  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  if (!reaped) {
+    while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
   }
   if (!exec_error.empty()) {
     auto colon = exec_error.find(':');

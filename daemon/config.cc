@@ -30,6 +30,11 @@ const std::vector<ConfigKeySpec>& DaemonConfigKeys() {
       {"workers.plan_interval", ConfigType::kDuration, "period of planning and lease rescue"},
       {"workers.drain_timeout", ConfigType::kDuration,
        "on SIGTERM, how long a running evaluation may finish before it is stopped"},
+      {"analysis.primary_dataset", ConfigType::kString,
+       "the dataset \"the run's best so far\" is measured on"},
+      {"analysis.alpha", ConfigType::kFloat, "significance level of the paired tests"},
+      {"analysis.min_gain", ConfigType::kFloat,
+       "smallest reference-dataset gain, in points, that counts"},
       {"api.enabled", ConfigType::kBool, "serve the HTTP API"},
       {"api.bind", ConfigType::kString, "HTTP address (a token is required beyond loopback)"},
       {"api.port", ConfigType::kInteger, "HTTP port"},
@@ -122,6 +127,17 @@ StatusOr<DaemonConfig> DaemonConfigFromDoc(const ConfigDoc& doc) {
   if (auto v = doc.GetInt("workers.max_attempts")) {
     TW_RETURN_IF_ERROR(Positive(doc, "workers.max_attempts", *v, 1, 100));
     c.max_attempts = static_cast<int>(*v);
+  }
+  if (auto v = doc.GetString("analysis.primary_dataset")) c.primary_dataset = *v;
+  if (auto v = doc.GetFloat("analysis.alpha")) {
+    if (!(*v > 0 && *v < 0.5)) return doc.ErrorAt("analysis.alpha", "must be between 0 and 0.5");
+    c.alpha = *v;
+  }
+  if (auto v = doc.GetFloat("analysis.min_gain")) {
+    if (!(*v >= 0 && *v <= 100)) {
+      return doc.ErrorAt("analysis.min_gain", "must be between 0 and 100 points");
+    }
+    c.min_gain = *v;
   }
   if (auto v = doc.GetBool("api.enabled")) c.api_enabled = *v;
   if (auto v = doc.GetString("api.bind")) c.api_bind = *v;

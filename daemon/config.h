@@ -38,6 +38,10 @@ struct DaemonConfig {
   std::chrono::milliseconds poll_interval{std::chrono::seconds(5)};
   std::chrono::milliseconds plan_interval{std::chrono::seconds(30)};
   std::chrono::milliseconds drain_timeout{std::chrono::seconds(30)};
+  // [analysis]
+  std::string primary_dataset = "imagenet";
+  double alpha = 0.05;
+  double min_gain = 0.1;
   // [api]
   bool api_enabled = true;
   std::string api_bind = "127.0.0.1";

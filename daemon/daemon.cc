@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,11 +20,14 @@
 
 #include "api/http_server.h"
 #include "cli/commands.h"
+#include "cli/flag_commands.h"
 #include "cli/job_commands.h"
 #include "common/logging.h"
+#include "common/numbers.h"
 #include "common/sha256.h"
 #include "common/time_util.h"
 #include "common/version.h"
+#include "reports/transfer_checks.h"
 #include "runner/evaluator_run.h"
 #include "runner/plan.h"
 #include "watch/intake.h"
@@ -38,11 +42,21 @@ using std::chrono::milliseconds;
 constexpr int kNewCheckpointPriority = 100;  // ahead of back-fills (priority 0)
 constexpr int kPlanBatch = 500;
 
+// 128 bits from the kernel: a lease token must not repeat across threads, hosts or restarts
+// (a generator seeded with 32 bits would).
 std::string FreshToken() {
-  static thread_local std::mt19937_64 random{std::random_device{}()};
+  unsigned char bytes[16];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    ssize_t n = ::getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
   static const char* hex = "0123456789abcdef";
-  std::string token(32, '0');
-  for (char& c : token) c = hex[random() & 15];
+  std::string token;
+  for (unsigned char b : bytes) {
+    token += hex[b >> 4];
+    token += hex[b & 15];
+  }
   return token;
 }
 
@@ -74,6 +88,7 @@ struct Daemon::State {
   Counter* checkpoints_registered = nullptr;
   Counter* jobs_queued = nullptr;
   Counter* evaluations_done = nullptr;
+  Counter* flags_raised = nullptr;
   CounterFamily* errors = nullptr;
   GaugeFamily* jobs_by_state = nullptr;
   Gauge* images_per_second = nullptr;
@@ -131,6 +146,10 @@ struct Daemon::State {
     drain_deadline_ns = (std::chrono::steady_clock::now() + drain).time_since_epoch().count();
     if (deps.notify) deps.notify("STOPPING=1");
     Log()->info("stopping: no new claims; running evaluations get {} ms to finish", drain.count());
+    // Taking each mutex once orders the flag before any waiter's next check: no waiter can
+    // have tested `stopping` and not yet be waiting when the notify comes.
+    { std::lock_guard<std::mutex> lock(stop_mu); }
+    { std::lock_guard<std::mutex> lock(reg_mu); }
     stop_cv.notify_all();
     reg_cv.notify_all();
     WakeWorkers();
@@ -174,6 +193,10 @@ struct Daemon::State {
         &metrics
              .AddCounter("transferwatch_evaluations_total", "Evaluations recorded by this daemon.")
              .WithLabelValues();
+    flags_raised = &metrics
+                        .AddCounter("transferwatch_flags_total",
+                                    "Regression flags and no-transfer notes recorded.")
+                        .WithLabelValues();
     errors = &metrics.AddCounter("transferwatch_errors_total", "Errors by kind.", {"kind"});
     jobs_by_state = &metrics.AddGauge("transferwatch_jobs",
                                       "Jobs in the queue by state (all daemons).", {"state"});
@@ -189,8 +212,17 @@ struct Daemon::State {
   }
 
   // ---- registrar --------------------------------------------------------------------------
-  // False when the database failed: the file is kept for the next round.
-  bool RegisterFile(QueueStore& store, const watch::ReadyFile& file);
+  enum class Registered { kDone, kDatabaseDown, kRetryLater };
+  // kDatabaseDown: the file is kept for the next round; kRetryLater: it could not be read
+  // (permissions, NFS): tried again after a pause, a few times.
+  Registered RegisterFile(QueueStore& store, const watch::ReadyFile& file);
+  struct LaterFile {
+    watch::ReadyFile file;
+    int attempts = 0;
+    std::chrono::steady_clock::time_point due;
+  };
+  std::vector<LaterFile> later;              // registrar thread only
+  std::map<std::string, int> read_failures;  // by path; registrar thread only
   Status Plan(QueueStore& store);
   void RegistrarLoop();
 
@@ -199,6 +231,8 @@ struct Daemon::State {
   void Evaluate(QueueStore& store, const Claim& claim, const std::string& worker);
 
   void ListenerLoop();
+  // Compares a freshly evaluated checkpoint with its references and records flags + events.
+  void CheckTransfer(QueueStore& store, const Claim& claim);
 
   // ---- API --------------------------------------------------------------------------------
   std::vector<api::Route> Routes();
@@ -207,16 +241,19 @@ struct Daemon::State {
 
 // ---- registrar ----------------------------------------------------------------------------
 
-bool Daemon::State::RegisterFile(QueueStore& store, const watch::ReadyFile& file) {
+Daemon::State::Registered Daemon::State::RegisterFile(QueueStore& store,
+                                                      const watch::ReadyFile& file) {
   std::string shown = watch::EscapeName(file.path);
   auto known = store.FindCheckpointFile(deps.host, file.path, static_cast<int64_t>(file.size),
                                         file.mtime_ns);
-  if (known.ok() && known->has_value() && !file.is_arch) return true;  // seen before a restart
+  if (known.ok() && known->has_value() && !file.is_arch) {
+    return Registered::kDone;  // seen before a restart
+  }
   auto sha = Sha256FileHex(file.path);
   if (!sha.ok()) {
     Log()->warn("\"{}\": cannot hash: {}", shown, sha.status().message());
     errors->WithLabelValues({"hash"}).Inc();
-    return true;
+    return Registered::kRetryLater;
   }
   // Changed or removed while it was hashed: the hash belongs to no stable file. The intake
   // reports it again if it was rewritten.
@@ -224,12 +261,12 @@ bool Daemon::State::RegisterFile(QueueStore& store, const watch::ReadyFile& file
   if (::stat(file.path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != file.size ||
       int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec != file.mtime_ns) {
     Log()->info("\"{}\" changed or vanished while it was hashed; not registered", shown);
-    return true;
+    return Registered::kDone;
   }
   if (file.is_arch) {
     Status status = store.SetRunArch(file.run, file.path, *sha);
     if (status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kUnknown) {
-      return false;
+      return Registered::kDatabaseDown;
     }
     if (!status.ok()) {
       Log()->warn("run \"{}\": cannot set its architecture: {}", watch::EscapeName(file.run),
@@ -238,7 +275,7 @@ bool Daemon::State::RegisterFile(QueueStore& store, const watch::ReadyFile& file
       Log()->info("run \"{}\": architecture {} ({})", watch::EscapeName(file.run), shown,
                   sha->substr(0, 12));
     }
-    return true;
+    return Registered::kDone;
   }
   CheckpointFileRegistration reg;
   reg.run = file.run;
@@ -261,11 +298,12 @@ bool Daemon::State::RegisterFile(QueueStore& store, const watch::ReadyFile& file
     Log()->warn("\"{}\": cannot register: {}", shown, info.status().ToString());
     errors->WithLabelValues({"register"}).Inc();
     StatusCode code = info.status().code();
-    return code != StatusCode::kUnavailable && code != StatusCode::kUnknown;
+    bool down = code == StatusCode::kUnavailable || code == StatusCode::kUnknown;
+    return down ? Registered::kDatabaseDown : Registered::kDone;
   }
   checkpoints_registered->Inc();
   Log()->info("checkpoint {} ({}) from \"{}\"", info->display_name, sha->substr(0, 12), shown);
-  return true;
+  return Registered::kDone;
 }
 
 Status Daemon::State::Plan(QueueStore& store) {
@@ -356,9 +394,32 @@ void Daemon::State::RegistrarLoop() {
       if (!connected.ok()) break;
       store = std::move(*connected);
     }
+    // Files that could not be read earlier, when due.
+    auto now_steady = std::chrono::steady_clock::now();
+    for (auto it = later.begin(); it != later.end();) {
+      if (it->due > now_steady) {
+        ++it;
+        continue;
+      }
+      batch.push_back(it->file);
+      it = later.erase(it);
+    }
     std::deque<watch::ReadyFile> retry;
     for (auto& file : batch) {
-      if (!RegisterFile(*store, file)) retry.push_back(std::move(file));
+      Registered outcome = RegisterFile(*store, file);
+      if (outcome == Registered::kDatabaseDown) {
+        retry.push_back(std::move(file));
+      } else if (outcome == Registered::kRetryLater) {
+        int attempts = ++read_failures[file.path];
+        if (attempts <= 10) {
+          later.push_back({file, attempts, now_steady + std::chrono::seconds(5) * attempts});
+        } else {
+          Log()->warn("\"{}\": gave up after 10 attempts to read it", watch::EscapeName(file.path));
+          read_failures.erase(file.path);
+        }
+      } else {
+        read_failures.erase(file.path);
+      }
     }
     if (!retry.empty()) {
       // The database failed under us: keep the files, reconnect, try again after a pause.
@@ -407,7 +468,11 @@ void Daemon::State::Evaluate(QueueStore& store, const Claim& claim, const std::s
     failure.permanent = permanent;
     failure.retry_after = c.retry_backoff * (1 << std::min(job.attempt - 1, 10));
     auto state = store.FailJob(job.job_id, claim.lease_token, failure);
-    if (state.ok()) {
+    if (!state.ok()) {
+      // Not recorded (the database is away, or the lease was lost): say what it was.
+      log.warn("job {} ({} on {}) attempt {} failed: {}; recording that failed too: {}", job.job_id,
+               claim.display_name, job.version.name, job.attempt, error, state.status().ToString());
+    } else {
       log.warn("job {} ({} on {}) attempt {}/{} failed{}: {}", job.job_id, claim.display_name,
                job.version.name, job.attempt, job.max_attempts,
                *state == JobState::kDead ? ", now dead" : "", error);
@@ -449,8 +514,12 @@ void Daemon::State::Evaluate(QueueStore& store, const Claim& claim, const std::s
   std::vector<const ClaimedJob*> jobs;
   for (const auto& job : claim.jobs) {
     if (job_of.count(job.version.name)) {
-      // Two configs of one dataset in one claim (the config changed): one per run.
-      fail(job, "another job for dataset " + job.version.name + " ran in the same claim", false);
+      // Two jobs of one dataset in one claim (a new version, or a changed config): one per
+      // evaluator run; the other goes back untouched for the next claim.
+      auto released = store.ReleaseJob(job.job_id, claim.lease_token);
+      if (!released.ok()) {
+        log.warn("job {}: cannot give it back: {}", job.job_id, released.status().ToString());
+      }
       continue;
     }
     runner::EvaluatorTarget target;
@@ -511,21 +580,27 @@ void Daemon::State::Evaluate(QueueStore& store, const Claim& claim, const std::s
       log.warn("heartbeat for {}: {}", claim.display_name, held.status().ToString());
       return true;
     }
+    // Stop only when no unfinished job is held any more (all rescued elsewhere or cancelled):
+    // one cancelled dataset must not abandon the others of the claim.
+    bool any_held = false, any_unfinished = false;
     for (const ClaimedJob* job : jobs) {
       if (completed.count(job->job_id)) continue;
-      if (std::find(held->begin(), held->end(), job->job_id) == held->end()) {
-        stop_reason = StopReason::kLeaseLost;  // rescued elsewhere, or cancelled
-        return false;
-      }
+      any_unfinished = true;
+      any_held |= std::find(held->begin(), held->end(), job->job_id) != held->end();
+    }
+    if (any_unfinished && !any_held) {
+      stop_reason = StopReason::kLeaseLost;
+      return false;
     }
     return true;
   };
   run.on_progress = [&](const protocol::Progress& p) { images_per_second->Set(p.images_per_s); };
   run.on_record = [&](const runner::EvaluatorTarget& target, EvaluationRecord record) -> Status {
     const ClaimedJob& job = *job_of.at(target.planned.dataset);
-    // The database may be restarting: retry within the lease rather than lose the result.
+    // The database may be restarting: retry (connection errors only) while the lease surely
+    // holds, counted from the last heartbeat, rather than lose the result.
     Status status;
-    auto give_up = std::chrono::steady_clock::now() + c.lease;
+    auto give_up = last_beat + c.lease - c.heartbeat;
     for (int failures = 0;; ++failures) {
       auto id = store.CompleteJob(job.job_id, claim.lease_token, record);
       status = id.status();
@@ -536,9 +611,12 @@ void Daemon::State::Evaluate(QueueStore& store, const Claim& claim, const std::s
                  target.planned.dataset, record.top1, record.num_samples, job.job_id);
         return status;
       }
-      if (status.code() == StatusCode::kFailedPrecondition) return status;  // fenced off
-      if (std::chrono::steady_clock::now() > give_up) return status;
-      std::this_thread::sleep_for(ReconnectDelay(failures));
+      bool transient =
+          status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kUnknown;
+      if (!transient) return status;  // fenced off, or a record the store refuses
+      auto pause = ReconnectDelay(failures);
+      if (std::chrono::steady_clock::now() + pause > give_up) return status;
+      std::this_thread::sleep_for(pause);
     }
   };
   auto started = std::chrono::steady_clock::now();
@@ -553,8 +631,12 @@ void Daemon::State::Evaluate(QueueStore& store, const Claim& claim, const std::s
         log.info("stopped evaluating {} for shutdown; {} job(s) released", claim.display_name,
                  released.ok() ? *released : 0);
       } else {
-        log.warn("stopped evaluating {}: its lease was lost (rescued or cancelled)",
-                 claim.display_name);
+        // Anything of the claim still held goes back untouched (the attempt not counted).
+        auto released = store.ReleaseClaim(claim.lease_token);
+        log.warn(
+            "stopped evaluating {}: its jobs were rescued elsewhere or cancelled ({} "
+            "released)",
+            claim.display_name, released.ok() ? *released : 0);
       }
       return;
     }
@@ -563,6 +645,7 @@ void Daemon::State::Evaluate(QueueStore& store, const Claim& claim, const std::s
     }
     return;
   }
+  if (!completed.empty()) CheckTransfer(store, claim);
   std::string general;
   for (const auto& e : outcome->errors) general += (general.empty() ? "" : "; ") + e;
   for (const ClaimedJob* job : jobs) {
@@ -578,6 +661,30 @@ void Daemon::State::Evaluate(QueueStore& store, const Claim& claim, const std::s
     if (!general.empty()) error += " (" + general + ")";
     fail(*job, error, status.code() == StatusCode::kInvalidArgument);
   }
+}
+
+void Daemon::State::CheckTransfer(QueueStore& store, const Claim& claim) {
+  DaemonConfig c = Config();
+  TransferCheckOptions options;
+  options.primary_dataset = c.primary_dataset;
+  options.alpha = c.alpha;
+  options.min_gain = c.min_gain;
+  CheckedCheckpoint checkpoint{claim.checkpoint_id, claim.display_name, claim.checkpoint_sha256,
+                               std::nullopt};
+  auto summary = RunTransferChecks(store, checkpoint, options);
+  if (!summary.ok()) {
+    // The evaluations are recorded; the checks run again with the checkpoint's next result.
+    Log()->warn("transfer checks of {}: {}", claim.display_name, summary.status().ToString());
+    errors->WithLabelValues({"analysis"}).Inc();
+    return;
+  }
+  for (const auto& why : summary->not_paired) Log()->info("{}: {}", claim.display_name, why);
+  if (summary->regressions > 0 || summary->no_transfers > 0) {
+    Log()->warn("{}: {} regression flag(s), {} no-transfer note(s) against {} reference(s)",
+                claim.display_name, summary->regressions, summary->no_transfers,
+                summary->references);
+  }
+  flags_raised->Inc(summary->regressions + summary->no_transfers);
 }
 
 void Daemon::State::WorkerLoop(int slot) {
@@ -634,14 +741,16 @@ void Daemon::State::ListenerLoop() {
         continue;
       }
       listener = std::move(*connected);
-      failures = 0;
       WakeWorkers();  // anything queued while we were away
     }
     auto n = listener->Wait(milliseconds(500));
     if (!n.ok()) {
+      // A server that keeps ending the session must not make this a busy loop.
       listener.reset();
+      if (!SleepUnlessStopping(ReconnectDelay(failures++))) break;
       continue;
     }
+    failures = 0;
     if (*n > 0) WakeWorkers();
   }
 }
@@ -916,6 +1025,11 @@ Status Daemon::Run() {
   DaemonConfig config = s.Config();
   TW_RETURN_IF_ERROR(ValidateDaemonConfig(config));
 
+  // Job folders of evaluator runs whose daemon died (SIGKILL, power loss) hold manifests and
+  // predictions: removed before anything else.
+  int swept = runner::SweepStaleJobFolders(s.deps.work_dir);
+  if (swept > 0) log.info("removed {} job folder(s) left by a daemon that died", swept);
+
   // The database first: nothing works without it, and READY must mean it is reachable.
   {
     auto probe = s.deps.connect();
@@ -1016,6 +1130,14 @@ Status Daemon::Run() {
       return;
     }
     auto fresh = LoadDaemonConfig(*s.deps.config_path);
+    if (fresh.ok()) {
+      for (const auto& root : s.deps.command_line_roots) {
+        if (std::find(fresh->watch_roots.begin(), fresh->watch_roots.end(), root) ==
+            fresh->watch_roots.end()) {
+          fresh->watch_roots.push_back(root);
+        }
+      }
+    }
     Status valid = fresh.ok() ? ValidateDaemonConfig(*fresh) : fresh.status();
     if (!valid.ok()) {
       log.error("SIGHUP: keeping the running config: {}", valid.ToString());
@@ -1025,7 +1147,6 @@ Status Daemon::Run() {
     DaemonConfig next = *fresh;
     DaemonConfig current = s.Config();
     // The command line's choices and what needs a restart stay as they are.
-    next.watch_roots = next.watch_roots.empty() ? current.watch_roots : next.watch_roots;
     next.slots = current.slots;
     next.api_enabled = current.api_enabled;
     next.api_bind = current.api_bind;

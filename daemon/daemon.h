@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/metrics.h"
@@ -28,6 +29,8 @@ namespace tw::daemon {
 struct DaemonDeps {
   DaemonConfig config;
   std::optional<std::string> config_path;  // re-read on SIGHUP
+  // Roots given with --watch: kept across reloads, added to the file's watch.roots.
+  std::vector<std::string> command_line_roots;
   // A new database connection (one per thread).
   std::function<StatusOr<std::unique_ptr<QueueStore>>()> connect;
   // A new LISTEN connection; may be empty (polling only).

@@ -82,12 +82,14 @@ tw::Status Main(int argc, char** argv) {
   if (config_path) {
     TW_ASSIGN_OR_RETURN(config, tw::daemon::LoadDaemonConfig(*config_path));
   }
+  std::vector<std::string> command_line_roots;
   for (const auto& dir : watch) {
     char resolved[PATH_MAX];
     if (::realpath(dir.c_str(), resolved) == nullptr) {
       return tw::NotFoundError("--watch " + dir + ": no such folder");
     }
     config.watch_roots.push_back(resolved);
+    command_line_roots.push_back(resolved);
   }
   if (api_port) {
     if (*api_port < 0 || *api_port > 65535) {
@@ -124,6 +126,7 @@ tw::Status Main(int argc, char** argv) {
   tw::daemon::DaemonDeps deps;
   deps.config = config;
   deps.config_path = config_path;
+  deps.command_line_roots = command_line_roots;
   deps.connect = [conninfo]() -> tw::StatusOr<std::unique_ptr<tw::QueueStore>> {
     TW_ASSIGN_OR_RETURN(auto store, tw::PgStore::Connect(conninfo));
     return std::unique_ptr<tw::QueueStore>(std::move(store));

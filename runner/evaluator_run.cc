@@ -1,10 +1,13 @@
 #include "runner/evaluator_run.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -80,6 +83,25 @@ Status EvaluatorOutcome::Overall() const {
   return Status(worst, "evaluation failed: " + message);
 }
 
+int SweepStaleJobFolders(const std::string& work_dir) {
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(work_dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("tw-eval-", 0) != 0) continue;
+    std::string rest = name.substr(8);
+    auto dash = rest.find('-');
+    if (dash == std::string::npos || dash == 0) continue;
+    char* end = nullptr;
+    long pid = std::strtol(rest.c_str(), &end, 10);
+    if (end != rest.c_str() + dash || pid <= 0) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive
+    std::error_code remove_error;
+    if (std::filesystem::remove_all(entry.path(), remove_error) > 0 && !remove_error) ++removed;
+  }
+  return removed;
+}
+
 StatusOr<std::optional<UserIdentity>> EvaluatorUser() {
   if (::geteuid() != 0) return std::optional<UserIdentity>();
   auto user = LookupUser("transferwatch");
@@ -96,7 +118,8 @@ StatusOr<EvaluatorOutcome> RunEvaluator(const EvaluatorRun& run) {
   EvaluatorOutcome outcome;
   if (run.targets.empty()) return outcome;
   ScratchDir scratch;
-  std::string pattern = run.work_dir + "/tw-eval-XXXXXX";
+  // The pid in the name lets SweepStaleJobFolders tell a dead owner's folder from a live one's.
+  std::string pattern = run.work_dir + "/tw-eval-" + std::to_string(::getpid()) + "-XXXXXX";
   if (::mkdtemp(pattern.data()) == nullptr) {
     return ErrnoToStatus(errno, "cannot create a job folder in " + run.work_dir);
   }

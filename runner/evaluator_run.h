@@ -73,6 +73,10 @@ struct EvaluatorOutcome {
 // keep_going (Cancelled); everything the evaluator reports, including a crash, is in the outcome.
 StatusOr<EvaluatorOutcome> RunEvaluator(const EvaluatorRun& run);
 
+// Removes the job folders in `work_dir` whose process is gone (a daemon or CLI killed mid-run:
+// SIGKILL, power loss); folders of live processes are left alone. Returns how many.
+int SweepStaleJobFolders(const std::string& work_dir);
+
 // The user the evaluator runs as when we are root ("transferwatch", else "nobody"); nullopt when
 // we are not root. FailedPrecondition when root has neither.
 StatusOr<std::optional<UserIdentity>> EvaluatorUser();

@@ -153,8 +153,8 @@ class JobQueue {
   virtual StatusOr<EnqueueResult> EnqueueJobs(const std::vector<NewJob>& jobs) = 0;
 
   // ---- Workers ----------------------------------------------------------------------------
-  // Claims every claimable pending job of the checkpoint first in line (priority, then age);
-  // nullopt when there is none. `host` selects the checkpoint paths seen on this host.
+  // Claims every claimable pending job of the checkpoint first in line (priority, then age)
+  // among the checkpoints seen on `host`; nullopt when there is none.
   virtual StatusOr<std::optional<Claim>> ClaimNext(const ClaimRequest& request,
                                                    const std::string& host) = 0;
   // Extends the lease of the claim's running jobs; returns the ids still held (a job cancelled
@@ -173,6 +173,9 @@ class JobQueue {
   // Gives the claim's running jobs back untouched (a drain at shutdown): pending again, the
   // attempt not counted. Returns how many.
   virtual StatusOr<int> ReleaseClaim(const std::string& lease_token) = 0;
+  // Gives one job of a claim back untouched (pending, the attempt not counted); false when the
+  // claim no longer holds it.
+  virtual StatusOr<bool> ReleaseJob(int64_t job_id, const std::string& lease_token) = 0;
   // Running jobs whose lease expired: pending again (dead when out of attempts), the attempt
   // counted and its error kept. Returns how many were rescued.
   virtual StatusOr<int> RescueExpiredLeases() = 0;

@@ -271,4 +271,77 @@ struct StoreCounts {
   int64_t evaluations = 0;
 };
 
+// ---- Transfer checks (paired comparisons between checkpoints) -----------------------------
+
+// A checkpoint a new one is compared with, and why ("previous", "best", "baseline").
+struct ReferenceCheckpoint {
+  int64_t checkpoint_id = 0;
+  std::string display_name;
+  std::vector<std::string> kinds;
+};
+
+// An evaluator result of a checkpoint with per-sample predictions.
+struct PairableEvaluation {
+  int64_t evaluation_id = 0;
+  int64_t dataset_id = 0;
+  std::string dataset;
+  std::optional<int64_t> reference_dataset_id;  // the dataset's reference (variants only)
+  std::string manifest_sha256;
+  std::string eval_config_sha256;
+  double top1 = 0;
+};
+
+struct PairedNumbers {
+  int n = 0;
+  int only_new = 0;
+  int only_old = 0;
+  double delta = 0, ci_low = 0, ci_high = 0;  // percent points, new minus old
+  double p = 1, p_mid = 1;
+};
+
+struct TransferCheckRow {
+  int64_t checkpoint_id = 0;
+  int64_t reference_checkpoint_id = 0;
+  std::vector<std::string> reference_kinds;
+  int64_t variant_dataset_id = 0;
+  int64_t reference_dataset_id = 0;
+  int64_t variant_evaluation_id = 0;
+  int64_t variant_reference_evaluation_id = 0;
+  std::string verdict;  // none | regression | no-transfer
+  double alpha = 0.05, min_gain = 0.1;
+  PairedNumbers reference, variant;
+  double variant_p_holm = 1;
+  int holm_family_size = 1;
+};
+
+struct OutboxEvent {
+  std::string event_id;    // msg_...
+  std::string event_type;  // regression | no-transfer | eval-failed | test
+  std::string dedup_key;
+  std::string payload_json;
+};
+
+struct TransferCheckInfo {
+  int64_t id = 0;
+  std::string checkpoint;            // RUN/FILE
+  std::string reference_checkpoint;  // RUN/FILE
+  std::vector<std::string> reference_kinds;
+  std::string variant;
+  std::string reference_dataset;
+  std::string verdict;
+  PairedNumbers reference, variant_numbers;
+  double variant_p_holm = 1;
+  int holm_family_size = 1;
+  std::optional<TimePoint> acknowledged_at;
+  TimePoint created_at;
+};
+
+struct FlagFilter {
+  std::optional<std::string> run_glob;
+  std::optional<std::string> verdict;  // regression | no-transfer; none: both
+  std::optional<TimePoint> since;
+  bool include_acknowledged = true;
+  int64_t limit = 100;
+};
+
 }  // namespace tw

@@ -72,11 +72,23 @@ class PgStore : public QueueStore {
   StatusOr<JobState> FailJob(int64_t job_id, const std::string& lease_token,
                              const JobFailure& failure) override;
   StatusOr<int> ReleaseClaim(const std::string& lease_token) override;
+  StatusOr<bool> ReleaseJob(int64_t job_id, const std::string& lease_token) override;
   StatusOr<int> RescueExpiredLeases() override;
   StatusOr<std::vector<JobInfo>> ListJobs(const JobFilter& filter) override;
   StatusOr<JobCounts> CountJobs() override;
   StatusOr<int> RetryJobs(const JobFilter& filter) override;
   StatusOr<int> CancelJobs(const JobFilter& filter) override;
+
+  StatusOr<std::vector<ReferenceCheckpoint>> ReferenceCheckpoints(
+      int64_t checkpoint_id, const std::string& primary_dataset) override;
+  StatusOr<std::vector<PairableEvaluation>> PairableEvaluations(int64_t checkpoint_id) override;
+  StatusOr<int> RecordTransferChecks(const std::vector<TransferCheckRow>& rows,
+                                     const std::vector<OutboxEvent>& events) override;
+  StatusOr<std::vector<TransferCheckInfo>> ListFlags(const FlagFilter& filter) override;
+  Status AcknowledgeFlag(int64_t id, const std::string& who) override;
+  Status PinBaseline(int64_t checkpoint_id, const std::optional<std::string>& note) override;
+  Status UnpinBaseline(int64_t checkpoint_id) override;
+  StatusOr<std::vector<ReferenceCheckpoint>> ListBaselines() override;
 
  private:
   StatusOr<std::optional<Claim>> ClaimOnce(const ClaimRequest& request, const std::string& host);

@@ -242,8 +242,11 @@ StatusOr<std::optional<Claim>> PgStore::ClaimOnce(const ClaimRequest& request,
     // claimer lock another job of the same checkpoint and take part of it.
     auto claimed = tx.exec_params(
         "WITH candidates AS MATERIALIZED ("
-        "  SELECT checkpoint_id, priority, id FROM tw.jobs "
+        "  SELECT checkpoint_id, priority, id FROM tw.jobs j "
         "  WHERE state = 'pending' AND evaluator_version = $1 AND run_after <= now() "
+        // Only checkpoints this host has seen: another host's file is not ours to fail on.
+        "  AND EXISTS (SELECT 1 FROM tw.checkpoint_files f "
+        "              WHERE f.checkpoint_id = j.checkpoint_id AND f.host = $5) "
         "  ORDER BY priority DESC, id LIMIT 256), "
         "next_checkpoint AS MATERIALIZED ("
         "  SELECT c.id AS checkpoint_id FROM tw.checkpoints c JOIN ("
@@ -259,7 +262,8 @@ StatusOr<std::optional<Claim>> PgStore::ClaimOnce(const ClaimRequest& request,
             IntervalMs("$4") +
             ", heartbeat_at = now(), started_at = now(), finished_at = NULL, updated_at = now() "
             "FROM batch WHERE j.id = batch.id RETURNING j.id",
-        request.evaluator_version, request.lease_token, request.worker, Millis(request.lease));
+        request.evaluator_version, request.lease_token, request.worker, Millis(request.lease),
+        host);
     if (claimed.empty()) {
       tx.commit();
       return std::optional<Claim>();
@@ -345,6 +349,13 @@ StatusOr<int64_t> PgStore::CompleteJob(int64_t job_id, const std::string& lease_
         "AND state = 'running' FOR UPDATE",
         job_id, lease_token);
     if (held.empty()) {
+      // A retry after a commit whose answer was lost (or another worker that finished it):
+      // the job is done with this very key, so the result is recorded; say so.
+      auto done = tx.exec_params(
+          "SELECT evaluation_id FROM tw.jobs WHERE id = $1 AND state = 'done' "
+          "AND evaluation_key = $2 AND evaluation_id IS NOT NULL",
+          job_id, record.evaluation_key);
+      if (!done.empty()) return done[0][0].as<int64_t>();
       return FailedPreconditionError("job " + std::to_string(job_id) +
                                      " lost its lease (expired and rescued, or cancelled): "
                                      "its result is discarded");
@@ -400,6 +411,21 @@ StatusOr<int> PgStore::ReleaseClaim(const std::string& lease_token) {
     if (!rows.empty()) tx.exec("SELECT pg_notify('tw_jobs', 'released')");
     tx.commit();
     return static_cast<int>(rows.size());
+  });
+}
+
+StatusOr<bool> PgStore::ReleaseJob(int64_t job_id, const std::string& lease_token) {
+  TW_RETURN_IF_ERROR(CheckLeaseToken(lease_token));
+  return PgCall("releasing job " + std::to_string(job_id), [&]() -> StatusOr<bool> {
+    pqxx::work tx(impl_->conn);
+    auto rows = tx.exec_params(
+        "UPDATE tw.jobs SET state = 'pending', attempt = greatest(attempt - 1, 0), "
+        "  lease_token = NULL, lease_expires_at = NULL, run_after = now(), updated_at = now() "
+        "WHERE id = $1 AND lease_token = $2 AND state = 'running' RETURNING id",
+        job_id, lease_token);
+    if (!rows.empty()) tx.exec("SELECT pg_notify('tw_jobs', 'released')");
+    tx.commit();
+    return !rows.empty();
   });
 }
 

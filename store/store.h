@@ -80,6 +80,28 @@ class Store {
   virtual StatusOr<int64_t> RecordEvaluation(const EvaluationRecord& record) = 0;
   // NotFound when the evaluation has no stored predictions.
   virtual StatusOr<StoredPredictions> GetPredictions(int64_t evaluation_id) = 0;
+
+  // ---- Transfer checks ------------------------------------------------------------------
+  // What checkpoint `checkpoint_id` is compared with: its run's previous checkpoint (by step,
+  // else registration), the run's best earlier checkpoint on `primary_dataset`, and pinned
+  // baselines; one entry per checkpoint with every reason.
+  virtual StatusOr<std::vector<ReferenceCheckpoint>> ReferenceCheckpoints(
+      int64_t checkpoint_id, const std::string& primary_dataset) = 0;
+  // The checkpoint's evaluator results that have per-sample predictions (newest per dataset).
+  virtual StatusOr<std::vector<PairableEvaluation>> PairableEvaluations(int64_t checkpoint_id) = 0;
+  // Inserts the rows (an existing (checkpoint, reference, variant) row is kept as it is) and the
+  // events (one per dedup key), each event with a delivery for every webhook subscribed to its
+  // type, in one transaction. Returns how many rows were new.
+  virtual StatusOr<int> RecordTransferChecks(const std::vector<TransferCheckRow>& rows,
+                                             const std::vector<OutboxEvent>& events) = 0;
+  // Flags (checks whose verdict is not "none"), newest first.
+  virtual StatusOr<std::vector<TransferCheckInfo>> ListFlags(const FlagFilter& filter) = 0;
+  // NotFound for an unknown flag id.
+  virtual Status AcknowledgeFlag(int64_t id, const std::string& who) = 0;
+  virtual Status PinBaseline(int64_t checkpoint_id, const std::optional<std::string>& note) = 0;
+  // NotFound when it was not pinned.
+  virtual Status UnpinBaseline(int64_t checkpoint_id) = 0;
+  virtual StatusOr<std::vector<ReferenceCheckpoint>> ListBaselines() = 0;
 };
 
 }  // namespace tw

@@ -181,11 +181,26 @@ TEST_F(JobQueueTest, ClaimTakesEveryJobOfOneCheckpointByPriority) {
   EXPECT_EQ(first->jobs[0].version.version_id, val.version_id);
   EXPECT_EQ(first->paths, std::vector<std::string>{"/ckpt/run/new.pt"});
 
-  TW_ASSERT_OK_AND_ASSIGN(auto second, store_->ClaimNext(Request(2), "host-b"));
+  // A host that never saw the file claims nothing: it is not its to fail on.
+  TW_ASSERT_OK_AND_ASSIGN(auto elsewhere, store_->ClaimNext(Request(5), "host-b"));
+  EXPECT_FALSE(elsewhere.has_value());
+  TW_ASSERT_OK_AND_ASSIGN(auto second, store_->ClaimNext(Request(2), "host-a"));
   ASSERT_TRUE(second.has_value());
   EXPECT_EQ(second->checkpoint_id, old_one);
   EXPECT_EQ(second->jobs.size(), 2u);
-  EXPECT_TRUE(second->paths.empty());  // never seen on host-b
+
+  // One job of a claim given back alone: pending again, the attempt not counted.
+  TW_ASSERT_OK_AND_ASSIGN(bool released,
+                          store_->ReleaseJob(second->jobs[1].job_id, second->lease_token));
+  EXPECT_TRUE(released);
+  TW_ASSERT_OK_AND_ASSIGN(auto held,
+                          store_->Heartbeat(second->lease_token, std::chrono::seconds(60)));
+  EXPECT_EQ(held, std::vector<int64_t>{second->jobs[0].job_id});
+  TW_ASSERT_OK_AND_ASSIGN(auto again, store_->ClaimNext(Request(6), "host-a"));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->jobs.at(0).attempt, 1);
+  TW_ASSERT_OK_AND_ASSIGN(released, store_->ReleaseJob(again->jobs[0].job_id, Token(99)));
+  EXPECT_FALSE(released);
 
   TW_ASSERT_OK_AND_ASSIGN(auto none, store_->ClaimNext(Request(3), "host-a"));
   EXPECT_FALSE(none.has_value());
@@ -289,7 +304,12 @@ TEST_F(JobQueueTest, AnExpiredLeaseIsRescuedAndTheOldWorkerIsFencedOff) {
   TW_ASSERT_OK_AND_ASSIGN(StoreCounts before, store_->Counts());
   EXPECT_EQ(before.evaluations, 0);
 
-  TW_ASSERT_OK(store_->CompleteJob(job.job_id, fresh->lease_token, Record(job, c)).status());
+  TW_ASSERT_OK_AND_ASSIGN(int64_t recorded,
+                          store_->CompleteJob(job.job_id, fresh->lease_token, Record(job, c)));
+  // A retry of a commit whose answer was lost finds it done under the same key.
+  TW_ASSERT_OK_AND_ASSIGN(int64_t retried,
+                          store_->CompleteJob(job.job_id, fresh->lease_token, Record(job, c)));
+  EXPECT_EQ(retried, recorded);
   TW_ASSERT_OK_AND_ASSIGN(StoreCounts after, store_->Counts());
   EXPECT_EQ(after.evaluations, 1);
 }

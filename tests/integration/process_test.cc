@@ -73,5 +73,28 @@ TEST(ProcessTest, StopsAChildWhenAskedWithTermThenKill) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
+TEST(ProcessTest, TheChildsExitEndsTheWaitEvenIfADescendantHoldsItsPipes) {
+  // The shell exits at once; the background sleep keeps stdout open. The wait ends with the
+  // shell, and the leftover is killed with its process group.
+  ProcessSpec spec = Shell("sleep 30 & echo started");
+  spec.timeout = std::chrono::seconds(20);
+  std::vector<std::string> lines;
+  spec.on_stdout_line = [&](std::string_view line) { lines.emplace_back(line); };
+  auto start = std::chrono::steady_clock::now();
+  TW_ASSERT_OK_AND_ASSIGN(ProcessResult result, RunProcess(spec));
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(lines, std::vector<std::string>{"started"});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+
+  // A child that closes its pipes and runs on is still asked keep_going, and stopped.
+  ProcessSpec quiet = Shell("exec >/dev/null 2>&1; sleep 30");
+  int asked = 0;
+  quiet.keep_going = [&] { return ++asked < 2; };
+  quiet.stop_grace = std::chrono::milliseconds(200);
+  start = std::chrono::steady_clock::now();
+  EXPECT_THAT(RunProcess(quiet), StatusIs(StatusCode::kCancelled, ::testing::_));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
 }  // namespace
 }  // namespace tw
