@@ -15,6 +15,7 @@
 #include "cli/flag_commands.h"
 #include "cli/job_commands.h"
 #include "cli/settings.h"
+#include "cli/webhook_commands.h"
 #include "common/csv.h"
 #include "common/logging.h"
 #include "common/time_util.h"
@@ -423,6 +424,53 @@ int Main(int argc, char** argv) {
   baseline_unpin->add_option("CHECKPOINT", baseline_checkpoint, "Checkpoint name")->required();
   auto* baseline_list = baseline->add_subcommand("list", "List pinned baselines");
 
+  // webhook
+  auto* webhook = app.add_subcommand(
+      "webhook", "Webhooks announcing regression flags (Slack, Mattermost, Discord, Teams, JSON)");
+  webhook->require_subcommand(1);
+  WebhookAddOptions webhook_add_options;
+  auto* webhook_add = webhook->add_subcommand("add", "Add a webhook");
+  webhook_add->add_option("URL", webhook_add_options.url, "http(s) URL to POST to")->required();
+  // `webhook add` has its own --format (the message format), which shadows the global one
+  // after the subcommand: table, json or csv given there still choose the output format.
+  std::vector<std::string> webhook_add_formats;
+  webhook_add
+      ->add_option("--format", webhook_add_formats,
+                   "slack, mattermost, discord, teams or generic (table, json or csv here: "
+                   "the output format)")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->required();
+  webhook_add->add_option("--secret-file", webhook_add_options.secret_file,
+                          "File with the whsec_... signing secret (mode 600); none = generate one");
+  webhook_add->add_option("--events", webhook_add_options.events,
+                          "Comma list of regression, no-transfer, eval-failed, test "
+                          "(default regression)");
+  webhook_add->add_flag("--allow-private-network", webhook_add_options.allow_private_network,
+                        "Allow loopback, private and link-local addresses (no SSRF guard)");
+  auto* webhook_list = webhook->add_subcommand("list", "List webhooks (URLs redacted)");
+  int64_t webhook_id = 0;
+  auto* webhook_remove = webhook->add_subcommand("remove", "Remove a webhook and its deliveries");
+  webhook_remove->add_option("ID", webhook_id, "Webhook id")->required();
+  auto* webhook_test =
+      webhook->add_subcommand("test", "Send a signed test message now and show the answer");
+  webhook_test->add_option("ID", webhook_id, "Webhook id")->required();
+  WebhookDeliveriesOptions deliveries_options;
+  auto* webhook_deliveries =
+      webhook->add_subcommand("deliveries", "List webhook deliveries, newest first");
+  webhook_deliveries->add_option("--webhook", deliveries_options.webhook_id, "Only this webhook");
+  webhook_deliveries->add_option("--state", deliveries_options.state, "pending, delivered or dead");
+  webhook_deliveries->add_option("--limit", deliveries_options.limit,
+                                 "At most N rows (default 100, 0 = all)");
+  WebhookReplayOptions replay_options;
+  auto* webhook_replay =
+      webhook->add_subcommand("replay", "Queue a delivery, or every dead one, again");
+  webhook_replay->add_option("DELIVERY_ID", replay_options.delivery_id, "Delivery id");
+  webhook_replay->add_flag("--dead", replay_options.dead, "Every dead delivery");
+  webhook_replay->add_option("--webhook", replay_options.webhook_id,
+                             "With --dead: only this webhook's");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -443,6 +491,24 @@ int Main(int argc, char** argv) {
   }
   InitLogging("transferwatch", settings->log_level);
   OutputFormat format = *ParseOutputFormat(format_text);
+  if (webhook_add->parsed()) {
+    for (const auto& value : webhook_add_formats) {
+      if (value == "table" || value == "json" || value == "csv") {
+        format = *ParseOutputFormat(value);
+      } else if (!webhook_add_options.format.empty()) {
+        std::cerr << "transferwatch: error: --format: two webhook formats given ("
+                  << webhook_add_options.format << ", " << value << ")\n";
+        return kExitUsage;
+      } else {
+        webhook_add_options.format = value;
+      }
+    }
+    if (webhook_add_options.format.empty()) {
+      std::cerr << "transferwatch: error: --format: webhook add needs the message format: "
+                   "slack, mattermost, discord, teams or generic\n";
+      return kExitUsage;
+    }
+  }
   if (delta) {
     report_options.report.delta = *delta;
   } else {
@@ -526,6 +592,18 @@ int Main(int argc, char** argv) {
         status = UnpinBaselineCommand(ctx, baseline_checkpoint);
       } else if (baseline_list->parsed()) {
         status = ListBaselinesCommand(ctx);
+      } else if (webhook_add->parsed()) {
+        status = WebhookAddCommand(ctx, webhook_add_options);
+      } else if (webhook_list->parsed()) {
+        status = WebhookListCommand(ctx);
+      } else if (webhook_remove->parsed()) {
+        status = WebhookRemoveCommand(ctx, webhook_id);
+      } else if (webhook_test->parsed()) {
+        status = WebhookTestCommand(ctx, webhook_id);
+      } else if (webhook_deliveries->parsed()) {
+        status = WebhookDeliveriesCommand(ctx, deliveries_options);
+      } else if (webhook_replay->parsed()) {
+        status = WebhookReplayCommand(ctx, replay_options);
       } else if (runs_set_arch->parsed()) {
         status = SetRunArchCommand(ctx, run_name, arch_file);
       } else if (runs_clear_arch->parsed()) {

@@ -27,6 +27,12 @@
 #include "common/sha256.h"
 #include "common/time_util.h"
 #include "common/version.h"
+#include "notify/destination.h"
+#include "notify/payload.h"
+#include "notify/render.h"
+#include "notify/retry.h"
+#include "notify/sender.h"
+#include "notify/signing.h"
 #include "reports/transfer_checks.h"
 #include "runner/evaluator_run.h"
 #include "runner/plan.h"
@@ -89,6 +95,7 @@ struct Daemon::State {
   Counter* jobs_queued = nullptr;
   Counter* evaluations_done = nullptr;
   Counter* flags_raised = nullptr;
+  CounterFamily* deliveries = nullptr;
   CounterFamily* errors = nullptr;
   GaugeFamily* jobs_by_state = nullptr;
   Gauge* images_per_second = nullptr;
@@ -197,6 +204,9 @@ struct Daemon::State {
                         .AddCounter("transferwatch_flags_total",
                                     "Regression flags and no-transfer notes recorded.")
                         .WithLabelValues();
+    deliveries =
+        &metrics.AddCounter("transferwatch_webhook_deliveries_total",
+                            "Webhook delivery attempts by the state they left.", {"state"});
     errors = &metrics.AddCounter("transferwatch_errors_total", "Errors by kind.", {"kind"});
     jobs_by_state = &metrics.AddGauge("transferwatch_jobs",
                                       "Jobs in the queue by state (all daemons).", {"state"});
@@ -231,6 +241,9 @@ struct Daemon::State {
   void Evaluate(QueueStore& store, const Claim& claim, const std::string& worker);
 
   void ListenerLoop();
+  // Delivers outbox events to webhooks (any daemon may; a lease makes one send each attempt).
+  void SenderLoop();
+  void SendOne(QueueStore& store, const DueDelivery& delivery, const std::string& lease_token);
   // Compares a freshly evaluated checkpoint with its references and records flags + events.
   void CheckTransfer(QueueStore& store, const Claim& claim);
 
@@ -687,6 +700,93 @@ void Daemon::State::CheckTransfer(QueueStore& store, const Claim& claim) {
   flags_raised->Inc(summary->regressions + summary->no_transfers);
 }
 
+void Daemon::State::SendOne(QueueStore& store, const DueDelivery& d,
+                            const std::string& lease_token) {
+  auto finish = [&](DeliveryUpdate update) {
+    Status recorded = store.FinishDelivery(d.delivery_id, lease_token, update);
+    if (!recorded.ok()) {
+      Log()->warn("delivery {}: cannot record the attempt: {}", d.delivery_id, recorded.ToString());
+    }
+    deliveries->WithLabelValues({update.state}).Inc();
+  };
+  auto url = notify::ParseWebhookUrl(d.webhook.url);
+  auto format = notify::ParseWebhookFormat(d.webhook.format);
+  auto event = notify::FlagEventFromPayload(d.event_id, d.event_type, d.payload_json);
+  StatusOr<std::string> body = !event.ok()    ? StatusOr<std::string>(event.status())
+                               : !format.ok() ? StatusOr<std::string>(format.status())
+                                              : notify::RenderMessage(*format, *event);
+  if (!url.ok() || !body.ok()) {
+    // Nothing a retry can fix: dead at once, the reason kept.
+    Status why = url.ok() ? body.status() : url.status();
+    Log()->warn("delivery {} (event {}) to webhook {}: {}", d.delivery_id, d.event_id, d.webhook.id,
+                why.message());
+    finish(DeliveryUpdate{"dead", std::chrono::seconds(0), std::nullopt, why.message()});
+    return;
+  }
+  int64_t timestamp = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  auto signature = notify::Sign(d.webhook.secrets, d.event_id, timestamp, *body);
+  if (!signature.ok()) {
+    finish(DeliveryUpdate{"dead", std::chrono::seconds(0), std::nullopt,
+                          signature.status().message()});
+    return;
+  }
+  notify::DeliveryAttempt attempt =
+      notify::Deliver(*url, d.webhook.allow_private_network,
+                      notify::StandardWebhookHeaders(d.event_id, timestamp, *signature), *body,
+                      std::chrono::seconds(10));
+  std::string where = "webhook " + std::to_string(d.webhook.id) + " (" + notify::RedactUrl(*url) +
+                      ")";  // never the full URL: for chat services it is a credential
+  bool delivered = attempt.http_status > 0 && notify::ClassifyStatus(attempt.http_status) ==
+                                                  notify::DeliveryOutcome::kDelivered;
+  if (delivered) {
+    Log()->info("event {} ({}) delivered to {}: HTTP {} in {} ms", d.event_id, d.event_type, where,
+                attempt.http_status, attempt.elapsed.count());
+    finish(DeliveryUpdate{"delivered", std::chrono::seconds(0), attempt.http_status, std::nullopt});
+    return;
+  }
+  std::string error = !attempt.error.ok() ? attempt.error.message()
+                                          : "HTTP " + std::to_string(attempt.http_status) + ": " +
+                                                attempt.response_snippet.substr(0, 200);
+  std::optional<int> status;
+  if (attempt.http_status > 0) status = attempt.http_status;
+  auto next = notify::NextDelay(d.attempts + 1, attempt.retry_after);
+  if (!next) {
+    Log()->warn("event {} to {}: dead-lettered after {} attempts: {}", d.event_id, where,
+                d.attempts + 1, error);
+    finish(DeliveryUpdate{"dead", std::chrono::seconds(0), status, error});
+    return;
+  }
+  Log()->warn("event {} to {}: attempt {} failed ({}); next in {} s", d.event_id, where,
+              d.attempts + 1, error, next->count());
+  finish(DeliveryUpdate{"pending", *next, status, error});
+}
+
+void Daemon::State::SenderLoop() {
+  std::unique_ptr<QueueStore> store;
+  int failures = 0;
+  while (!stopping) {
+    if (!store) {
+      auto connected = ConnectWithBackoff("sender");
+      if (!connected.ok()) break;
+      store = std::move(*connected);
+    }
+    std::string token = FreshToken();
+    auto due = store->ClaimDueDeliveries(token, std::chrono::seconds(60), 16);
+    if (!due.ok()) {
+      Log()->warn("sender: {}", due.status().ToString());
+      store.reset();
+      if (!SleepUnlessStopping(ReconnectDelay(failures++))) break;
+      continue;
+    }
+    failures = 0;
+    for (const auto& d : *due) SendOne(*store, d, token);
+    // Due deliveries are polled once a second: an event commits, the next poll sends it.
+    if (due->empty() && !SleepUnlessStopping(milliseconds(1000))) break;
+  }
+}
+
 void Daemon::State::WorkerLoop(int slot) {
   std::string worker = deps.host + ":" + std::to_string(::getpid()) + ":" + std::to_string(slot);
   std::unique_ptr<QueueStore> store;
@@ -1061,6 +1161,7 @@ Status Daemon::Run() {
   std::vector<std::thread> threads;
   threads.emplace_back([&] { s.RegistrarLoop(); });
   threads.emplace_back([&] { s.ListenerLoop(); });
+  threads.emplace_back([&] { s.SenderLoop(); });
   for (int slot = 0; slot < config.slots; ++slot) {
     threads.emplace_back([&, slot] { s.WorkerLoop(slot); });
   }

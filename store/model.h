@@ -344,4 +344,56 @@ struct FlagFilter {
   int64_t limit = 100;
 };
 
+// ---- Webhooks and deliveries ----------------------------------------------------------------
+
+struct NewWebhook {
+  std::string url;
+  std::string format;                // slack | mattermost | discord | teams | generic
+  std::vector<std::string> secrets;  // whsec_...; two during a rotation
+  std::vector<std::string> events;   // regression | no-transfer | eval-failed | test
+  bool allow_private_network = false;
+};
+
+struct WebhookInfo {
+  int64_t id = 0;
+  std::string url;
+  std::string format;
+  std::vector<std::string> secrets;
+  std::vector<std::string> events;
+  bool allow_private_network = false;
+  TimePoint created_at;
+};
+
+// A delivery due now, claimed under a lease (any daemon may send it; one does).
+struct DueDelivery {
+  int64_t delivery_id = 0;
+  int attempts = 0;  // made before this one
+  WebhookInfo webhook;
+  std::string event_id;
+  std::string event_type;
+  std::string payload_json;
+  TimePoint event_created_at;
+};
+
+struct DeliveryUpdate {
+  std::string state;  // delivered | pending (retry at next_attempt_in) | dead
+  std::chrono::seconds next_attempt_in{0};
+  std::optional<int> last_status;
+  std::optional<std::string> last_error;
+};
+
+struct DeliveryInfo {
+  int64_t id = 0;
+  int64_t webhook_id = 0;
+  std::string event_id;
+  std::string event_type;
+  std::string state;
+  int attempts = 0;
+  TimePoint next_attempt_at;
+  std::optional<int> last_status;
+  std::optional<std::string> last_error;
+  std::optional<TimePoint> delivered_at;
+  TimePoint created_at;
+};
+
 }  // namespace tw

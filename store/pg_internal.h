@@ -39,6 +39,10 @@ inline const char* NullableText(const std::optional<std::string>& value) {
 // Doubles are sent as text with 17 significant digits, so they round-trip exactly.
 std::string DoubleParam(double value);
 
+// A text[] value for a parameter ({"a","b"}, quotes and backslashes escaped), and back.
+std::string TextArray(const std::vector<std::string>& items);
+std::vector<std::string> ParseTextArray(const pqxx::field& field);
+
 template <typename T>
 std::optional<T> OptionalField(const pqxx::field& field) {
   if (field.is_null()) return std::nullopt;

@@ -90,6 +90,20 @@ class PgStore : public QueueStore {
   Status UnpinBaseline(int64_t checkpoint_id) override;
   StatusOr<std::vector<ReferenceCheckpoint>> ListBaselines() override;
 
+  StatusOr<int64_t> AddWebhook(const NewWebhook& webhook) override;
+  StatusOr<std::vector<WebhookInfo>> ListWebhooks() override;
+  Status RemoveWebhook(int64_t id) override;
+  StatusOr<std::vector<DueDelivery>> ClaimDueDeliveries(const std::string& lease_token,
+                                                        std::chrono::milliseconds lease,
+                                                        int limit) override;
+  Status FinishDelivery(int64_t delivery_id, const std::string& lease_token,
+                        const DeliveryUpdate& update) override;
+  StatusOr<std::vector<DeliveryInfo>> ListDeliveries(std::optional<int64_t> webhook_id,
+                                                     std::optional<std::string> state,
+                                                     int64_t limit) override;
+  StatusOr<int> ReplayDeliveries(std::optional<int64_t> delivery_id,
+                                 std::optional<int64_t> webhook_id) override;
+
  private:
   StatusOr<std::optional<Claim>> ClaimOnce(const ClaimRequest& request, const std::string& host);
   // Ids of the named datasets, in order; NotFound naming the first unknown one.

@@ -9,6 +9,8 @@ namespace tw {
 
 using pg::DoubleParam;
 using pg::FromEpochMicros;
+using pg::ParseTextArray;
+using pg::TextArray;
 using pg::NullableText;
 using pg::OptionalField;
 using pg::PgCall;
@@ -17,29 +19,6 @@ using pg::SqlBuilder;
 namespace {
 
 // A text[] literal for a parameter: {"a","b"} with quotes and backslashes escaped.
-std::string TextArray(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ",";
-    out += '"';
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
-std::vector<std::string> ParseTextArray(const pqxx::field& field) {
-  std::vector<std::string> out;
-  auto parser = field.as_array();
-  for (auto item = parser.get_next(); item.first != pqxx::array_parser::juncture::done;
-       item = parser.get_next()) {
-    if (item.first == pqxx::array_parser::juncture::string_value) out.push_back(item.second);
-  }
-  return out;
-}
 
 }  // namespace
 

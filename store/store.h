@@ -102,6 +102,25 @@ class Store {
   // NotFound when it was not pinned.
   virtual Status UnpinBaseline(int64_t checkpoint_id) = 0;
   virtual StatusOr<std::vector<ReferenceCheckpoint>> ListBaselines() = 0;
+
+  // ---- Webhooks -------------------------------------------------------------------------
+  virtual StatusOr<int64_t> AddWebhook(const NewWebhook& webhook) = 0;
+  virtual StatusOr<std::vector<WebhookInfo>> ListWebhooks() = 0;
+  // NotFound for an unknown id. Its deliveries go with it.
+  virtual Status RemoveWebhook(int64_t id) = 0;
+  // Claims up to `limit` pending deliveries that are due, under `lease_token` for `lease`.
+  virtual StatusOr<std::vector<DueDelivery>> ClaimDueDeliveries(const std::string& lease_token,
+                                                                std::chrono::milliseconds lease,
+                                                                int limit) = 0;
+  // Records an attempt's outcome if the lease still holds (FailedPrecondition otherwise).
+  virtual Status FinishDelivery(int64_t delivery_id, const std::string& lease_token,
+                                const DeliveryUpdate& update) = 0;
+  virtual StatusOr<std::vector<DeliveryInfo>> ListDeliveries(std::optional<int64_t> webhook_id,
+                                                             std::optional<std::string> state,
+                                                             int64_t limit) = 0;
+  // Dead (or, by id, any) deliveries back to pending with a fresh schedule. Returns how many.
+  virtual StatusOr<int> ReplayDeliveries(std::optional<int64_t> delivery_id,
+                                         std::optional<int64_t> webhook_id) = 0;
 };
 
 }  // namespace tw

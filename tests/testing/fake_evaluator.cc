@@ -6,6 +6,8 @@
 //   TWFAKE:SLEEP=<ms>  sleep before reporting (SIGKILL and drain tests)
 //   TWFAKE:BADARG      report INVALID_ARGUMENT for every dataset (a permanent failure)
 //   TWFAKE:ALLOC=<MiB> allocate and touch that much memory first (the memory limit test)
+//   TWFAKE:ACC=<dataset>=<k>; the first k images of that dataset are right, the rest wrong
+//                      (transfer checks: two checkpoints differ on chosen images)
 // Otherwise every image is "correct" and top-1 is 50 + (first hash byte % 50) / 10.
 #include <signal.h>
 #include <unistd.h>
@@ -82,9 +84,15 @@ int Run(int argc, char** argv) {
       continue;
     }
     std::vector<tw::scoring::SampleRecord> records(manifest->files.size());
-    for (auto& r : records) {
+    size_t right = records.size();
+    std::string marker = "TWFAKE:ACC=" + d.name + "=";
+    if (auto at = bytes->find(marker); at != std::string::npos) {
+      right = static_cast<size_t>(std::atol(bytes->c_str() + at + marker.size()));
+    }
+    for (size_t i = 0; i < records.size(); ++i) {
+      auto& r = records[i];
       r.top5 = {0, -1, -1, -1, -1};
-      r.correct = r.correct5 = true;
+      r.correct = r.correct5 = i < right;
       r.true_prob = 0.5f;
     }
     std::string encoded = tw::scoring::EncodeRecords(records);
@@ -93,7 +101,9 @@ int Run(int argc, char** argv) {
     result.dataset = d.name;
     result.evaluation_key = d.evaluation_key;
     result.n = static_cast<int64_t>(records.size());
-    result.top1 = 50 + (static_cast<unsigned char>(job->checkpoint_sha256[0]) % 50) / 10.0;
+    result.top1 = right < records.size()
+                      ? 100.0 * static_cast<double>(right) / static_cast<double>(records.size())
+                      : 50 + (static_cast<unsigned char>(job->checkpoint_sha256[0]) % 50) / 10.0;
     result.top5 = 100;
     result.nll = 0.69;
     result.ece = 0.0;
