@@ -4,6 +4,7 @@
 //   2. queue throughput: claims + completions per second with 1 and 4 daemons, trivial evaluator;
 //   3. daemon RSS: idle, and after 200 and 1,000 evaluations (growth = a leak).
 // Usage: daemon_bench DATABASE_URL TRANSFERWATCHD TRANSFERWATCH FAKE_EVALUATOR [--quick]
+#include <httplib.h>  // dep::httplib brings its CPPHTTPLIB_* defines
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,6 +17,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,6 +33,8 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 std::string g_url, g_daemon, g_cli, g_fake, g_dir;
+
+double Percentile(std::vector<double> v, double p);
 
 void Check(const tw::Status& status, const char* what) {
   if (!status.ok()) {
@@ -131,6 +136,103 @@ std::string MakeRoot(const std::string& name) {
   return root;
 }
 
+// 3. From a flag's commit (its outbox event and delivery rows) to the webhook receiving it.
+void AlertLatency(int samples) {
+  std::string db = "tw_bench_alerts_" + std::to_string(::getpid());
+  tw::DropDatabase(g_url, db).ok();
+  Check(tw::CreateDatabase(g_url, db), "create database");
+  std::string conninfo = tw::ConninfoForDatabase(g_url, db);
+  for (const std::string name : {"imagenet", "sketch"}) {
+    std::string data = g_dir + "/alerts-data/" + name;
+    std::filesystem::create_directories(data + "/n01440764");
+    for (int i = 0; i < 400; ++i) {
+      std::ofstream(data + "/n01440764/img" + std::to_string(1000 + i) + ".JPEG") << name << i;
+    }
+    std::string command = g_cli + " --database '" + conninfo + "' dataset add " + name + " " +
+                          data + " --layout wnid-folders" +
+                          (name == "sketch" ? " --reference imagenet" : "") + " >/dev/null";
+    if (std::system(command.c_str()) != 0) std::exit(1);
+  }
+  httplib::Server server;
+  std::mutex mu;
+  std::map<std::string, Clock::time_point> received;  // webhook-id -> when
+  server.Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu);
+    received.emplace(req.get_header_value("webhook-id"), Clock::now());
+    res.status = 204;
+  });
+  int port = server.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { server.listen_after_bind(); });
+  auto store = tw::PgStore::Connect(conninfo);
+  Check(store.status(), "connect");
+  tw::NewWebhook hook;
+  hook.url = "http://127.0.0.1:" + std::to_string(port) + "/hook";
+  hook.format = "generic";
+  hook.secrets = {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
+  hook.events = {"regression"};
+  hook.allow_private_network = true;
+  Check((*store)->AddWebhook(hook).status(), "add webhook");
+  std::string root = MakeRoot("watch-alerts");
+  auto daemon = StartDaemon(conninfo, root, "alerts", 2, true);
+  std::this_thread::sleep_for(1500ms);
+  auto write = [&](const std::string& run, const std::string& name, int imagenet, int sketch) {
+    std::filesystem::create_directories(root + "/" + run);
+    ::chmod((root + "/" + run).c_str(), 0755);
+    std::string path = root + "/" + run + "/" + name;
+    // The run and file name in the bytes: every checkpoint its own hash.
+    WriteTorchScriptZip(path + ".tmp", run + "/" + name +
+                                           " TWFAKE:ACC=imagenet=" + std::to_string(imagenet) +
+                                           "; TWFAKE:ACC=sketch=" + std::to_string(sketch) + ";");
+    ::chmod((path + ".tmp").c_str(), 0644);
+    std::filesystem::rename(path + ".tmp", path);
+  };
+  for (int i = 0; i < samples; ++i) write("r" + std::to_string(i), "step_1.pt", 200, 240);
+  // The first checkpoints are evaluated before the second ones arrive.
+  while (true) {
+    auto counts = (*store)->Counts();
+    if (counts.ok() && counts->evaluations >= 2 * samples) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  for (int i = 0; i < samples; ++i) write("r" + std::to_string(i), "step_2.pt", 300, 160);
+  std::vector<tw::DeliveryInfo> delivered;
+  auto deadline = Clock::now() + 120s;
+  while (Clock::now() < deadline) {
+    auto d = (*store)->ListDeliveries(std::nullopt, std::string("delivered"), 10000);
+    if (d.ok() && static_cast<int>(d->size()) >= samples) {
+      delivered = *d;
+      break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  server.stop();
+  serving.join();
+  // Both clocks are this machine's: the delivery row's created_at is the flag's commit.
+  std::vector<double> ms;
+  auto steady_now = Clock::now();
+  auto wall_now = std::chrono::system_clock::now();
+  for (const auto& d : delivered) {
+    auto it = received.find(d.event_id);
+    if (it == received.end()) continue;
+    auto received_wall = wall_now - (steady_now - it->second);
+    ms.push_back(std::chrono::duration<double, std::milli>(received_wall - d.created_at).count());
+  }
+  if (ms.empty()) {
+    auto all = (*store)->ListDeliveries(std::nullopt, std::nullopt, 10000);
+    auto flags = (*store)->ListFlags(tw::FlagFilter{});
+    std::printf("  no webhook was received: %zu deliveries (%s), %zu flags, %zu requests\n",
+                all.ok() ? all->size() : 0,
+                all.ok() && !all->empty() ? (*all)[0].state.c_str() : "-",
+                flags.ok() ? flags->size() : 0, received.size());
+    std::ifstream log(g_dir + "/alerts.log");  // the daemon's warnings say why
+    std::string line;
+    while (std::getline(log, line)) std::printf("    %s\n", line.c_str());
+    return;
+  }
+  std::printf("  %-44s median %7.1f ms   p95 %7.1f ms   (n=%zu)\n",
+              "flag committed -> webhook received", Percentile(ms, 0.5), Percentile(ms, 0.95),
+              ms.size());
+}
+
 double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   return v[static_cast<size_t>(p * (v.size() - 1) + 0.5)];
@@ -228,6 +330,8 @@ int main(int argc, char** argv) {
   std::printf("\nDetection latency: rename of a complete checkpoint -> its jobs queued\n");
   DetectionLatency(true, quick ? 10 : 40);
   DetectionLatency(false, quick ? 5 : 15);
+  std::printf("\nAlerts: a regression flag to its webhook (NOTIFY-woken sender, 127.0.0.1)\n");
+  AlertLatency(quick ? 5 : 20);
   std::printf("\nQueue throughput with a trivial evaluator (one process per claim)\n");
   int jobs = quick ? 200 : 1000;
   Throughput(1, 2, jobs, /*report_rss=*/true);

@@ -7,6 +7,7 @@
 
 #include "common/time_util.h"
 #include "importer/timm_import.h"
+#include "reports/paired_compare.h"
 #include "store/checkpoint_name.h"
 #include "store/metric_names.h"
 
@@ -232,9 +233,14 @@ Status Results(CommandContext& ctx, const ResultsOptions& options) {
 
 namespace {
 
-// The newest evaluation per dataset of one side of a comparison.
-StatusOr<std::map<std::string, ResultRow>> EvaluationsByDataset(
-    CommandContext& ctx, const std::string& name, const std::vector<std::string>& datasets) {
+// One side of a comparison: the checkpoint and its newest evaluation per dataset.
+struct CompareSide {
+  CheckpointInfo checkpoint;
+  std::map<std::string, ResultRow> by_dataset;
+};
+
+StatusOr<CompareSide> EvaluationsByDataset(CommandContext& ctx, const std::string& name,
+                                           const std::vector<std::string>& datasets) {
   TW_ASSIGN_OR_RETURN(ResolvedCheckpoint resolved, ResolveCheckpoint(ctx.store, name));
   if (!resolved.img_size && resolved.checkpoint.img_sizes.size() > 1) {
     return InvalidArgumentError(resolved.checkpoint.display_name +
@@ -248,47 +254,108 @@ StatusOr<std::map<std::string, ResultRow>> EvaluationsByDataset(
   query.img_size = resolved.img_size;
   query.datasets = datasets;
   TW_ASSIGN_OR_RETURN(auto rows, ctx.store.QueryResults(query));  // newest first
-  std::map<std::string, ResultRow> by_dataset;
-  for (auto& row : rows) by_dataset.emplace(row.dataset, std::move(row));
-  return by_dataset;
+  CompareSide side;
+  side.checkpoint = resolved.checkpoint;
+  for (auto& row : rows) side.by_dataset.emplace(row.dataset, std::move(row));
+  return side;
 }
 
 }  // namespace
 
 Status Compare(CommandContext& ctx, const CompareOptions& options) {
-  TW_ASSIGN_OR_RETURN(auto a, EvaluationsByDataset(ctx, options.a, options.datasets));
-  TW_ASSIGN_OR_RETURN(auto b, EvaluationsByDataset(ctx, options.b, options.datasets));
+  TW_ASSIGN_OR_RETURN(CompareSide a_side, EvaluationsByDataset(ctx, options.a, options.datasets));
+  TW_ASSIGN_OR_RETURN(CompareSide b_side, EvaluationsByDataset(ctx, options.b, options.datasets));
+  const auto& a = a_side.by_dataset;
+  const auto& b = b_side.by_dataset;
+  TW_ASSIGN_OR_RETURN(auto pairings, PairCheckpoints(ctx.store, a_side.checkpoint.id,
+                                                     b_side.checkpoint.id, options.datasets));
+  std::map<std::string, DatasetPairing> pairing_by_dataset;
+  for (auto& p : pairings) pairing_by_dataset.emplace(p.dataset, std::move(p));
   std::set<std::string> names;
   for (const auto& [name, row] : a) names.insert(name);
   for (const auto& [name, row] : b) names.insert(name);
+  const bool table = ctx.format == OutputFormat::kTable;
   Listing listing;
   listing.list_name = "comparisons";
-  listing.columns = {{"dataset", "dataset"},       {"a_top1", "A top1", 3},
-                     {"b_top1", "B top1", 3},      {"delta_top1", "B-A top1", 3},
-                     {"a_top5", "A top5", 3},      {"b_top5", "B top5", 3},
-                     {"delta_top5", "B-A top5", 3}};
+  listing.columns = {{"dataset", "dataset"},        {"a_top1", "A top1", 3},
+                     {"b_top1", "B top1", 3},       {"delta_top1", "B-A top1", 3},
+                     {"a_top5", "A top5", 3},       {"b_top5", "B top5", 3},
+                     {"delta_top5", "B-A top5", 3}, {"n", "n"},
+                     {"b_only", "B only"},          {"a_only", "A only"},
+                     {"delta", "paired B-A", 3},    {"ci_low", "ci_low", 3},
+                     {"ci_high", "ci_high", 3},     {"p", "p", 4}};
+  if (!table) {
+    listing.columns.push_back({"p_mid", "p_mid"});
+    listing.columns.push_back({"paired", "paired"});
+    listing.columns.push_back({"note", "note"});
+  }
   auto diff = [](const std::optional<double>& x, const std::optional<double>& y) -> Json {
     if (!x || !y) return nullptr;
     // Rounded to the 1e-9 the inputs' decimals allow, so 80.123 - 79.623 prints 0.5.
     return std::round((*y - *x) * 1e9) / 1e9;
   };
+  auto imported = [](const CheckpointInfo& c) { return c.origin == "import"; };
+  std::vector<std::string> unpaired;  // compared on aggregates only
   for (const auto& name : names) {
     std::optional<double> a1, b1, a5, b5;
+    std::optional<int64_t> a_eval, b_eval;
     if (auto it = a.find(name); it != a.end()) {
       a1 = it->second.top1;
       a5 = it->second.top5;
+      a_eval = it->second.evaluation_id;
     }
     if (auto it = b.find(name); it != b.end()) {
       b1 = it->second.top1;
       b5 = it->second.top5;
+      b_eval = it->second.evaluation_id;
     }
-    listing.rows.push_back(
-        {name, OrNull(a1), OrNull(b1), diff(a1, b1), OrNull(a5), OrNull(b5), diff(a5, b5)});
+    std::vector<Json> row = {name,       OrNull(a1), OrNull(b1),  diff(a1, b1),
+                             OrNull(a5), OrNull(b5), diff(a5, b5)};
+    // Paired only when the evaluations with predictions are the ones whose top-1 is shown.
+    const DatasetPairing* pairing = nullptr;
+    std::string note;
+    if (auto it = pairing_by_dataset.find(name); it != pairing_by_dataset.end()) {
+      pairing = &it->second;
+      note = pairing->note;
+    }
+    if (!a_eval || !b_eval) {
+      note = std::string("no result for ") + (a_eval ? "B" : "A");
+      pairing = nullptr;
+    } else if (pairing == nullptr) {
+      note = imported(a_side.checkpoint) || imported(b_side.checkpoint)
+                 ? "imported results have no per-sample predictions"
+                 : "no per-sample predictions";
+    } else if (!pairing->paired && ((!pairing->a_evaluation_id && imported(a_side.checkpoint)) ||
+                                    (!pairing->b_evaluation_id && imported(b_side.checkpoint)))) {
+      note = "imported results have no per-sample predictions";
+    } else if (pairing->paired &&
+               (pairing->a_evaluation_id != a_eval || pairing->b_evaluation_id != b_eval)) {
+      note = "the newest evaluation has no per-sample predictions";
+      pairing = nullptr;
+    }
+    if (pairing != nullptr && pairing->paired) {
+      const auto& c = pairing->comparison;
+      row.insert(row.end(), {c.counts.n, c.counts.only_new_correct, c.counts.only_old_correct,
+                             c.ci.delta, c.ci.lower, c.ci.upper, c.test.p_exact});
+      if (!table) row.insert(row.end(), {c.test.p_mid, true, nullptr});
+    } else {
+      if (a_eval && b_eval) unpaired.push_back(name);
+      for (int i = 0; i < 7; ++i) row.push_back(nullptr);
+      if (!table) row.insert(row.end(), {nullptr, false, note});
+    }
+    listing.rows.push_back(std::move(row));
   }
-  if (ctx.format == OutputFormat::kTable) {
+  if (table) {
     ctx.out << "A = " << options.a << "\nB = " << options.b << "\n";
   }
   ctx.out << RenderListing(listing, ctx.format);
+  if (table && !unpaired.empty()) {
+    std::string joined;
+    for (const auto& n : unpaired) joined += (joined.empty() ? "" : ", ") + n;
+    ctx.out << "warning: " << unpaired.size()
+            << " dataset(s) compared without per-sample data (aggregate difference, no test): "
+            << joined << "\n";
+  }
   return OkStatus();
 }
 
@@ -340,6 +407,8 @@ Status Report(CommandContext& ctx, const ReportCommandOptions& options) {
     ctx.out << "\nflips: ordered pairs whose reference gap is at least " << report.delta
             << " points and whose variant order is reversed";
     if (report.top) ctx.out << "; pool: the " << *report.top << " best on each reference";
+    if (report.run_glob) ctx.out << "; pool: checkpoints of runs matching " << *report.run_glob;
+    if (report.exclude_imported) ctx.out << "; pool: imported models left out";
     ctx.out << ".\nEffective robustness (points above the logit-linear fit), best and worst:\n";
     for (const auto& v : report.variants) {
       if (v.stats.residuals.empty()) continue;

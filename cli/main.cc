@@ -347,6 +347,10 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 10000000));
   report->add_flag("--residuals", report_options.residuals,
                    "Table/CSV: list every entry's effective robustness instead of the summary");
+  report->add_option("--run", report_options.report.run_glob,
+                     "Pool: only the file checkpoints of runs matching this glob");
+  report->add_flag("--exclude-imported", report_options.report.exclude_imported,
+                   "Pool: leave imported models out (default: everything)");
 
   // jobs
   auto* jobs = app.add_subcommand("jobs", "The evaluation job queue (filled by transferwatchd)");

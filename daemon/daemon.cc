@@ -127,6 +127,18 @@ struct Daemon::State {
   std::mutex api_store_mu;
   std::unique_ptr<QueueStore> api_store;
 
+  // The sender waits here between polls; notified on NOTIFY and on stop.
+  std::mutex send_mu;
+  std::condition_variable send_cv;
+  uint64_t send_generation = 0;
+  void WakeSender() {
+    {
+      std::lock_guard<std::mutex> lock(send_mu);
+      ++send_generation;
+    }
+    send_cv.notify_all();
+  }
+
   void WakeWorkers() {
     {
       std::lock_guard<std::mutex> lock(work_mu);
@@ -160,6 +172,7 @@ struct Daemon::State {
     stop_cv.notify_all();
     reg_cv.notify_all();
     WakeWorkers();
+    WakeSender();
   }
 
   StatusOr<std::unique_ptr<QueueStore>> ConnectWithBackoff(const char* who) {
@@ -344,6 +357,7 @@ Status Daemon::State::Plan(QueueStore& store) {
           foreign_jobs.size(), foreign_jobs.front().evaluator_version, kEvaluatorVersion);
     }
   }
+  std::vector<runner::PlannedDataset> plans;
   for (const auto& name : names) {
     auto planned = runner::PlanDataset(store, name, runner::OverridesFromJson(c.eval_config_json));
     if (!planned.ok()) {
@@ -353,32 +367,38 @@ Status Daemon::State::Plan(QueueStore& store) {
       }
       continue;
     }
-    for (;;) {
+    plans.push_back(std::move(*planned));
+  }
+  // Every dataset's jobs for a round go in one transaction, so a worker woken by its NOTIFY
+  // claims a checkpoint with all its datasets: one evaluator pass, not one per dataset.
+  for (bool more = true; more;) {
+    more = false;
+    std::vector<NewJob> jobs;
+    for (const auto& planned : plans) {
       TW_ASSIGN_OR_RETURN(auto candidates,
-                          store.UnplannedCheckpoints(planned->version.version_id,
-                                                     planned->config_hash.sha256, kPlanBatch));
-      if (candidates.empty()) break;
-      std::vector<NewJob> jobs;
+                          store.UnplannedCheckpoints(planned.version.version_id,
+                                                     planned.config_hash.sha256, kPlanBatch));
+      more |= static_cast<int>(candidates.size()) == kPlanBatch;
       for (const auto& candidate : candidates) {
         NewJob job;
         bool needs_arch = candidate.format && *candidate.format != "torchscript";
         if (needs_arch) job.arch_sha256 = candidate.run_arch_sha256;
         TW_ASSIGN_OR_RETURN(job.evaluation_key,
-                            runner::EvaluationKeyFor(*planned, candidate.checkpoint_sha256,
+                            runner::EvaluationKeyFor(planned, candidate.checkpoint_sha256,
                                                      job.arch_sha256, kEvaluatorVersion));
         job.checkpoint_id = candidate.checkpoint_id;
-        job.dataset_version_id = planned->version.version_id;
-        job.eval_config = planned->StoredConfig();
+        job.dataset_version_id = planned.version.version_id;
+        job.eval_config = planned.StoredConfig();
         job.evaluator_version = kEvaluatorVersion;
         job.priority = candidate.newer_than_dataset ? kNewCheckpointPriority : 0;
         job.max_attempts = c.max_attempts;
         jobs.push_back(std::move(job));
       }
-      TW_ASSIGN_OR_RETURN(EnqueueResult result, store.EnqueueJobs(jobs));
-      queued_total += result.queued;
-      jobs_queued->Inc(result.queued);
-      if (static_cast<int>(candidates.size()) < kPlanBatch) break;
     }
+    if (jobs.empty()) break;
+    TW_ASSIGN_OR_RETURN(EnqueueResult result, store.EnqueueJobs(jobs));
+    queued_total += result.queued;
+    jobs_queued->Inc(result.queued);
   }
   if (queued_total > 0) {
     Log()->info("queued {} job(s)", queued_total);
@@ -772,6 +792,11 @@ void Daemon::State::SenderLoop() {
       if (!connected.ok()) break;
       store = std::move(*connected);
     }
+    uint64_t generation;
+    {
+      std::lock_guard<std::mutex> lock(send_mu);
+      generation = send_generation;
+    }
     std::string token = FreshToken();
     auto due = store->ClaimDueDeliveries(token, std::chrono::seconds(60), 16);
     if (!due.ok()) {
@@ -782,8 +807,13 @@ void Daemon::State::SenderLoop() {
     }
     failures = 0;
     for (const auto& d : *due) SendOne(*store, d, token);
-    // Due deliveries are polled once a second: an event commits, the next poll sends it.
-    if (due->empty() && !SleepUnlessStopping(milliseconds(1000))) break;
+    // NOTIFY on tw_outbox wakes us when an event commits; polling once a second stays the
+    // truth (retries come due without a notification).
+    if (due->empty()) {
+      std::unique_lock<std::mutex> lock(send_mu);
+      send_cv.wait_for(lock, milliseconds(1000),
+                       [&] { return stopping || send_generation != generation; });
+    }
   }
 }
 
@@ -851,7 +881,10 @@ void Daemon::State::ListenerLoop() {
       continue;
     }
     failures = 0;
-    if (*n > 0) WakeWorkers();
+    if (*n > 0) {
+      WakeWorkers();
+      WakeSender();
+    }
   }
 }
 

@@ -134,6 +134,12 @@ DeliveryAttempt Deliver(const WebhookUrl& url, bool allow_private, const HttpHea
     httplib::Response res;
     httplib::Error error = httplib::Error::Success;
     bool sent = client->send(req, res, error);
+    // httplib calls response_handler only when a body follows: a 204 (or any empty answer)
+    // has its status in `res` alone.
+    if (status == 0 && sent) {
+      status = res.status;
+      response_headers = res.headers;
+    }
     if (status == 0) {
       attempt.error = ErrorFor(sent ? httplib::Error::Unknown : error, where);
       return finish();

@@ -6,12 +6,14 @@
 
 #include "analysis/paired.h"
 #include "common/time_util.h"
+#include "reports/correctness_cache.h"
 #include "scoring/records.h"
 
 namespace tw {
 namespace {
 
 using Json = nlohmann::json;
+using reports_internal::CorrectnessCache;
 
 // "msg_" and 26 characters of Crockford base32: the event's webhook-id.
 std::string NewEventId() {
@@ -35,26 +37,6 @@ PairedNumbers Numbers(const analysis::PairedComparison& c) {
   n.p_mid = c.test.p_mid;
   return n;
 }
-
-// Per-sample top-1 correctness of one evaluation, decoded once.
-class CorrectnessCache {
- public:
-  explicit CorrectnessCache(Store& store) : store_(store) {}
-  StatusOr<const std::vector<bool>*> Get(int64_t evaluation_id) {
-    auto it = cache_.find(evaluation_id);
-    if (it != cache_.end()) return &it->second;
-    TW_ASSIGN_OR_RETURN(StoredPredictions stored, store_.GetPredictions(evaluation_id));
-    TW_ASSIGN_OR_RETURN(auto records, scoring::DecodeRecords(stored.data));
-    std::vector<bool> correct;
-    correct.reserve(records.size());
-    for (const auto& r : records) correct.push_back(r.correct && !r.excluded);
-    return &cache_.emplace(evaluation_id, std::move(correct)).first->second;
-  }
-
- private:
-  Store& store_;
-  std::map<int64_t, std::vector<bool>> cache_;
-};
 
 }  // namespace
 

@@ -3,6 +3,8 @@
 #include <map>
 #include <set>
 
+#include "common/glob.h"
+
 namespace tw {
 
 StatusOr<TransferReport> BuildTransferReport(Store& store, const TransferReportOptions& options) {
@@ -21,9 +23,32 @@ StatusOr<TransferReport> BuildTransferReport(Store& store, const TransferReportO
     }
   }
 
+  if (options.run_glob) {
+    TW_RETURN_IF_ERROR(ValidateGlob(*options.run_glob));
+    CheckpointFilter filter;
+    filter.origin = "file";
+    filter.run_glob = options.run_glob;
+    filter.limit = 1;
+    TW_ASSIGN_OR_RETURN(auto matching, store.ListCheckpoints(filter));
+    if (matching.empty()) {
+      return NotFoundError("--run '" + *options.run_glob + "' matches no run with checkpoints");
+    }
+  }
+  // Whether a pool row belongs to the pool asked for.
+  auto in_pool = [&](const PoolRow& row) {
+    if (options.exclude_imported && row.origin == "import") return false;
+    if (options.run_glob) {
+      return row.origin == "file" && row.run && GlobMatch(*options.run_glob, *row.run);
+    }
+    return true;
+  };
+  size_t pool_entries = 0;
+
   TransferReport report;
   report.delta = options.delta;
   report.top = options.top;
+  report.run_glob = options.run_glob;
+  report.exclude_imported = options.exclude_imported;
   analysis::PoolReportOptions pool_options;
   pool_options.delta = options.delta;
   pool_options.top = options.top;
@@ -45,12 +70,18 @@ StatusOr<TransferReport> BuildTransferReport(Store& store, const TransferReportO
     std::vector<analysis::PoolEntry> entries;
     entries.reserve(rows.size());
     for (const auto& row : rows) {
+      if (!in_pool(row)) continue;
       entries.push_back(analysis::PoolEntry{row.checkpoint, row.img_size.value_or(0), row.reference,
                                             row.variant});
     }
+    pool_entries += entries.size();
     auto stats = analysis::ComputeVariantStats(std::move(entries), pool_options);
     if (!stats.ok()) return stats.status().WithContext(d.name + " against " + reference);
     report.variants.push_back(VariantReport{d.name, reference, std::move(*stats)});
+  }
+  if (options.run_glob && pool_entries == 0) {
+    return NotFoundError("no checkpoint of a run matching --run '" + *options.run_glob +
+                         "' has results on both a variant dataset and its reference");
   }
   return report;
 }

@@ -19,6 +19,10 @@ struct TransferReportOptions {
   std::vector<std::string> datasets;     // only these variants; empty = every dataset with one
   double delta = 0.5;                    // minimum reference gap of a pair, in points
   std::optional<int> top;                // keep the N entries best on the reference
+  // The pool: everything by default; with run_glob only file checkpoints of matching runs
+  // (imported models have no run); exclude_imported drops imported models.
+  std::optional<std::string> run_glob;
+  bool exclude_imported = false;
 };
 
 struct VariantReport {
@@ -30,11 +34,14 @@ struct VariantReport {
 struct TransferReport {
   double delta = 0.5;
   std::optional<int> top;
+  std::optional<std::string> run_glob;
+  bool exclude_imported = false;
   std::vector<VariantReport> variants;  // by dataset name
 };
 
-// NotFound for an unknown --reference or --dataset name; InvalidArgument when a named dataset
-// has no reference (and none is given) or for bad options.
+// NotFound for an unknown --reference or --dataset name, or when run_glob matches no file
+// checkpoint (or none of them is in any variant's pool); InvalidArgument when a named dataset
+// has no reference (and none is given) or for bad options (a malformed glob).
 StatusOr<TransferReport> BuildTransferReport(Store& store, const TransferReportOptions& options);
 
 // {"variants": [{"dataset", "reference", "n", "kendall_tau_b", "spearman_rho", "flips",

@@ -192,8 +192,8 @@ class JobQueue {
 // Both faces of one database connection: what the daemon's threads each hold.
 class QueueStore : public Store, public JobQueue {};
 
-// Wake-ups for idle workers: PostgreSQL's NOTIFY on the 'tw_jobs' channel, sent when jobs are
-// queued, released, rescued or retried. A hint only: workers poll as well.
+// Wake-ups for idle workers and senders: PostgreSQL's NOTIFY on 'tw_jobs' (jobs queued,
+// released, rescued or retried) and 'tw_outbox' (events to deliver). A hint only: both poll too.
 class JobNotifications {
  public:
   virtual ~JobNotifications() = default;

@@ -153,8 +153,10 @@ struct PoolRow {
   int64_t checkpoint_id = 0;
   std::string checkpoint;  // display name
   std::optional<int> img_size;
-  double reference = 0;  // percent
-  double variant = 0;    // percent
+  double reference = 0;            // percent
+  double variant = 0;              // percent
+  std::string origin;              // "file" or "import"
+  std::optional<std::string> run;  // the run's name (files only)
 };
 
 // ---- Dataset registration ---------------------------------------------------------------

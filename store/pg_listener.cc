@@ -7,8 +7,8 @@ namespace tw {
 namespace {
 class Receiver : public pqxx::notification_receiver {
  public:
-  Receiver(pqxx::connection_base& conn, int* count)
-      : pqxx::notification_receiver(conn, "tw_jobs"), count_(count) {}
+  Receiver(pqxx::connection_base& conn, const char* channel, int* count)
+      : pqxx::notification_receiver(conn, channel), count_(count) {}
   void operator()(const std::string& /*payload*/, int /*backend_pid*/) override { ++*count_; }
 
  private:
@@ -17,10 +17,12 @@ class Receiver : public pqxx::notification_receiver {
 }  // namespace
 
 struct PgJobListener::Impl {
-  explicit Impl(const std::string& conninfo) : conn(conninfo), receiver(conn, &count) {}
+  explicit Impl(const std::string& conninfo)
+      : conn(conninfo), jobs(conn, "tw_jobs", &count), outbox(conn, "tw_outbox", &count) {}
   int count = 0;
   pqxx::connection conn;
-  Receiver receiver;
+  Receiver jobs;    // jobs queued, released, rescued, retried
+  Receiver outbox;  // events to deliver
 };
 
 PgJobListener::PgJobListener(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -1,4 +1,5 @@
-// JobNotifications over a dedicated PostgreSQL connection that LISTENs on 'tw_jobs'.
+// JobNotifications over a dedicated PostgreSQL connection that LISTENs on 'tw_jobs' and
+// 'tw_outbox'.
 #pragma once
 
 #include <memory>

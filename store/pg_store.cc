@@ -583,7 +583,7 @@ StatusOr<std::vector<PoolRow>> PgStore::QueryPool(int64_t variant_dataset_id,
     };
     std::string sql = "WITH v AS (" + for_dataset("$1") + "), rf AS (" + for_dataset("$2") +
                       ") SELECT c.id, " + kDisplayNameSql +
-                      ", NULLIF(v.img_size, 0), rf.top1, v.top1 "
+                      ", NULLIF(v.img_size, 0), rf.top1, v.top1, c.origin, r.name "
                       "FROM v JOIN rf USING (checkpoint_id, img_size) "
                       "JOIN tw.checkpoints c ON c.id = v.checkpoint_id "
                       "LEFT JOIN tw.runs r ON r.id = c.run_id "
@@ -596,6 +596,8 @@ StatusOr<std::vector<PoolRow>> PgStore::QueryPool(int64_t variant_dataset_id,
       p.img_size = OptionalField<int>(row[2]);
       p.reference = row[3].as<double>();
       p.variant = row[4].as<double>();
+      p.origin = row[5].as<std::string>();
+      p.run = OptionalField<std::string>(row[6]);
       out.push_back(std::move(p));
     }
     return out;

@@ -9,12 +9,12 @@ namespace tw {
 
 using pg::DoubleParam;
 using pg::FromEpochMicros;
-using pg::ParseTextArray;
-using pg::TextArray;
 using pg::NullableText;
 using pg::OptionalField;
+using pg::ParseTextArray;
 using pg::PgCall;
 using pg::SqlBuilder;
+using pg::TextArray;
 
 namespace {
 

@@ -9,15 +9,14 @@
 namespace tw {
 
 using pg::FromEpochMicros;
-using pg::ParseTextArray;
-using pg::TextArray;
 using pg::NullableText;
 using pg::OptionalField;
+using pg::ParseTextArray;
 using pg::PgCall;
 using pg::SqlBuilder;
+using pg::TextArray;
 
 namespace {
-
 
 constexpr const char* kWebhookColumns =
     "w.id, w.url, w.format, w.secrets, w.events, w.allow_private_network, " TW_PG_EPOCH_MICROS(

@@ -185,7 +185,14 @@ TEST_F(AlertsTest, ARegressionReachesTheWebhookSignedAndOnce) {
   // +25 points on ImageNet (100 more images right), -20 on Sketch (80 fewer).
   Checkpoint("step_2.pt", 300, 160);
   ASSERT_TRUE(WaitFor([&] { return !receiver.requests().empty(); }, 30s)) << daemon->Log();
-  std::this_thread::sleep_for(1500ms);  // a second delivery would arrive by now
+  // Recorded as delivered (a 204 is a success): no retry will follow.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto d = store_->ListDeliveries(std::nullopt, std::string("delivered"), 10);
+        return d.ok() && d->size() == 1;
+      },
+      10s))
+      << daemon->Log();
   auto requests = receiver.requests();
   ASSERT_EQ(requests.size(), 1u) << daemon->Log();
   const auto& r = requests[0];
