@@ -49,24 +49,6 @@ nlohmann::ordered_json CountsJson(const JobCounts& c) {
   return j;
 }
 
-// A flat object: JSON as is; table and CSV as key/value rows.
-void PrintObject(const nlohmann::ordered_json& object, OutputFormat format, std::ostream& out) {
-  if (format == OutputFormat::kJson) {
-    out << object.dump(2) << "\n";
-    return;
-  }
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& [key, value] : object.items()) {
-    rows.push_back({key, CellText(Json(value), -1, true)});
-  }
-  if (format == OutputFormat::kCsv) {
-    out << "key,value\n";
-    for (const auto& row : rows) out << CsvLine({row[0], row[1]});
-    return;
-  }
-  out << RenderTextTable({"key", "value"}, rows);
-}
-
 // Runs `op` over the selection: once per id (each with `base`'s states), or once for all.
 template <typename Op>
 StatusOr<int> ForSelection(const JobSelection& selection, JobFilter base, Op op) {

@@ -45,23 +45,6 @@ EmbeddedClusterOptions ClusterOptions(const DatabaseSettings& db) {
   return options;
 }
 
-void PrintObject(const nlohmann::ordered_json& object, OutputFormat format, std::ostream& out) {
-  if (format == OutputFormat::kJson) {
-    out << object.dump(2) << "\n";
-    return;
-  }
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& [key, value] : object.items()) {
-    rows.push_back({key, CellText(nlohmann::json(value), -1, true)});
-  }
-  if (format == OutputFormat::kCsv) {
-    out << "key,value\n";
-    for (const auto& row : rows) out << CsvLine({row[0], row[1]});
-    return;
-  }
-  out << RenderTextTable({"key", "value"}, rows);
-}
-
 Status DbStatus(const CliSettings& settings, OutputFormat format, std::ostream& out) {
   nlohmann::ordered_json status;
   std::optional<std::string> conninfo;

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct Listing {
 };
 
 std::string RenderListing(const Listing& listing, OutputFormat format);
+
+// A flat object (a status, a command's outcome): JSON as is; table and CSV as key/value rows.
+void PrintObject(const nlohmann::ordered_json& object, OutputFormat format, std::ostream& out);
 
 // A JSON value as one CSV cell / table cell: strings as is, numbers in shortest round-trip form
 // (or fixed `decimals`), null as "" (CSV) or "-" (table), booleans as true/false.

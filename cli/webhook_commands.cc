@@ -46,24 +46,6 @@ std::string Join(const std::vector<std::string>& items) {
   return out;
 }
 
-// A flat object: JSON as is; table and CSV as key/value rows.
-void PrintObject(const nlohmann::ordered_json& object, OutputFormat format, std::ostream& out) {
-  if (format == OutputFormat::kJson) {
-    out << object.dump(2) << "\n";
-    return;
-  }
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& [key, value] : object.items()) {
-    rows.push_back({key, CellText(Json(value), -1, true)});
-  }
-  if (format == OutputFormat::kCsv) {
-    out << "key,value\n";
-    for (const auto& row : rows) out << CsvLine({row[0], row[1]});
-    return;
-  }
-  out << RenderTextTable({"key", "value"}, rows);
-}
-
 // The stored URL, redacted; a URL that no longer parses is not echoed at all.
 std::string Redacted(const std::string& url) {
   auto parsed = notify::ParseWebhookUrl(url);

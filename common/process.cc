@@ -278,8 +278,7 @@ StatusOr<ProcessResult> RunProcess(const ProcessSpec& spec) {
       for (int fd : open) fds.push_back(pollfd{fd, POLLIN, 0});
       long long wait_ms = std::min<long long>(left, 1000);
       if (spec.keep_going || !reaped) wait_ms = std::min<long long>(wait_ms, 100);
-      int ready = ::poll(fds.empty() ? nullptr : fds.data(), fds.size(),
-                         static_cast<int>(wait_ms));
+      int ready = ::poll(fds.empty() ? nullptr : fds.data(), fds.size(), static_cast<int>(wait_ms));
       if (ready < 0 && errno == EINTR) continue;
       if (ready <= 0) continue;
       for (const auto& pfd : fds) {

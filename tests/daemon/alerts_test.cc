@@ -2,19 +2,9 @@
 // gets right exactly the images the test chooses), the transfer check flags the second one's
 // Sketch regression, and the flag's event reaches a webhook receiver on 127.0.0.1, signed per
 // Standard Webhooks, exactly once, even when the daemon is killed before it could deliver.
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -29,6 +19,7 @@
 #include "notify/signing.h"
 #include "tests/testing/cli.h"
 #include "tests/testing/daemon_process.h"
+#include "tests/testing/httplib.h"
 #include "tests/testing/pg_test.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/unit/watch/zip_fixtures.h"

@@ -2,18 +2,8 @@
 // running a protocol-speaking fake evaluator (tests/testing/fake_evaluator.cc). What is tested
 // is the daemon: intake, planning, the queue shared by several daemons, leases and their rescue,
 // crashes, drains, lost connections and the HTTP API.
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,6 +18,7 @@
 #include "store/pg_admin.h"
 #include "tests/testing/cli.h"
 #include "tests/testing/daemon_process.h"
+#include "tests/testing/httplib.h"
 #include "tests/testing/pg_test.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/unit/watch/zip_fixtures.h"

@@ -2,19 +2,6 @@
 // a real HTTP receiver on 127.0.0.1 for `webhook test`.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-// dep::httplib's pkg-config defines change httplib's class layout; keep them the same as the
-// compiled library (see tests/integration/api/http_server_test.cc).
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
-#include <httplib.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -27,6 +14,7 @@
 #include "notify/signing.h"
 #include "store/pg_admin.h"
 #include "tests/testing/cli.h"
+#include "tests/testing/httplib.h"
 #include "tests/testing/pg_test.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"

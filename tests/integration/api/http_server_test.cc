@@ -5,19 +5,6 @@
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-// tw::api links cpp-httplib privately, so its pkg-config defines do not reach this file; they
-// change httplib's class layout and must match the compiled library (platform-notes.md).
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
-#include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -33,6 +20,7 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "tests/testing/httplib.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 

@@ -6,19 +6,6 @@
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-// tw::notify links cpp-httplib privately, so its pkg-config defines do not reach this file; they
-// change httplib's class layout and must match the compiled library (platform-notes.md).
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
-#include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,6 +22,7 @@
 #include "notify/render.h"
 #include "notify/retry.h"
 #include "notify/signing.h"
+#include "tests/testing/httplib.h"
 #include "tests/testing/status_matchers.h"
 
 namespace tw::notify {
@@ -84,6 +72,8 @@ class Receiver {
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // stop() before the listener runs would be lost and join() would wait forever.
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   ~Receiver() {
     {
