@@ -39,6 +39,27 @@ Status CheckLeaseToken(const std::string& token) {
   return OkStatus();
 }
 
+// When job $1 has just ended dead: its `eval-failed` event and a delivery per subscribed webhook,
+// in the caller's transaction (one event per job and attempt). Runs in FailJob and rescue.
+constexpr const char* kEvalFailedEvent =
+    "WITH ev AS ("
+    "  INSERT INTO tw.outbox (event_id, event_type, dedup_key, payload) "
+    "  SELECT 'msg_' || upper(substr(md5(random()::text || clock_timestamp()::text), 1, 26)), "
+    "    'eval-failed', 'eval-failed:' || j.id || ':' || j.attempt, "
+    "    jsonb_build_object('checkpoint', r.name || '/' || c.name, 'run', r.name, "
+    "      'step', c.step, 'checkpoint_sha256', c.sha256, "
+    "      'error', d.name || ': ' || coalesce(j.last_error, 'failed'), "
+    "      'cli_hint', 'transferwatch jobs list --state dead', "
+    "      'created_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) "
+    "  FROM tw.jobs j JOIN tw.checkpoints c ON c.id = j.checkpoint_id "
+    "  JOIN tw.runs r ON r.id = c.run_id "
+    "  JOIN tw.dataset_versions v ON v.id = j.dataset_version_id "
+    "  JOIN tw.datasets d ON d.id = v.dataset_id "
+    "  WHERE j.id = $1 AND j.state = 'dead' "
+    "  ON CONFLICT (dedup_key) DO NOTHING RETURNING id) "
+    "INSERT INTO tw.deliveries (outbox_id, webhook_id) "
+    "SELECT ev.id, w.id FROM ev, tw.webhooks w WHERE 'eval-failed' = ANY (w.events)";
+
 constexpr const char* kJobSelect =
     "SELECT j.id, j.evaluation_key, j.checkpoint_id, r.name || '/' || c.name, c.sha256, d.name, "
     "  v.version, j.eval_config_sha256, j.evaluator_version, j.state, j.priority, j.attempt, "
@@ -394,6 +415,10 @@ StatusOr<JobState> PgStore::FailJob(int64_t job_id, const std::string& lease_tok
       return FailedPreconditionError("job " + std::to_string(job_id) +
                                      " lost its lease (expired and rescued, or cancelled)");
     }
+    if (rows[0][0].as<std::string>() == "dead") {
+      tx.exec_params(kEvalFailedEvent, job_id);
+      tx.exec("SELECT pg_notify('tw_outbox', 'queued')");
+    }
     tx.commit();
     return ParseJobState(rows[0][0].as<std::string>());
   });
@@ -444,9 +469,15 @@ StatusOr<int> PgStore::RescueExpiredLeases() {
         "  lease_token = NULL, lease_expires_at = NULL, run_after = now(), updated_at = now() "
         "FROM (SELECT id FROM tw.jobs WHERE state = 'running' AND lease_expires_at < now() "
         "      FOR UPDATE SKIP LOCKED) expired "
-        "WHERE j.id = expired.id RETURNING j.state");
+        "WHERE j.id = expired.id RETURNING j.state, j.id");
     bool requeued = false;
-    for (const auto& row : rows) requeued |= row[0].as<std::string>() == "pending";
+    for (const auto& row : rows) {
+      requeued |= row[0].as<std::string>() == "pending";
+      if (row[0].as<std::string>() == "dead") {
+        tx.exec_params(kEvalFailedEvent, row[1].as<int64_t>());
+        tx.exec("SELECT pg_notify('tw_outbox', 'queued')");
+      }
+    }
     if (requeued) tx.exec("SELECT pg_notify('tw_jobs', 'rescued')");
     tx.commit();
     return static_cast<int>(rows.size());

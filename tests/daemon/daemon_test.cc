@@ -209,6 +209,14 @@ TEST_F(DaemonTest, ACrashingEvaluatorEndsDeadWithTheReasonAndTheDaemonGoesOn) {
   AddDataset("val");
   Options options;
   options.max_attempts = 2;
+  // Subscribed to eval-failed: each dead job's event gets a delivery (to a closed port here).
+  NewWebhook hook;
+  hook.url = "http://127.0.0.1:9/hook";
+  hook.format = "generic";
+  hook.secrets = {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
+  hook.events = {"eval-failed"};
+  hook.allow_private_network = true;
+  ASSERT_TRUE(store_->AddWebhook(hook).ok());
   auto daemon = StartDaemon("d", options);
   Checkpoint("run", "crash.pt", "TWFAKE:SEGV");
   Checkpoint("run", "badarg.pt", "TWFAKE:BADARG");
@@ -223,6 +231,10 @@ TEST_F(DaemonTest, ACrashingEvaluatorEndsDeadWithTheReasonAndTheDaemonGoesOn) {
       EXPECT_THAT(*job.last_error, HasSubstr("not a TorchScript module"));
     }
   }
+  auto deliveries = store_->ListDeliveries(std::nullopt, std::nullopt, 10);
+  ASSERT_TRUE(deliveries.ok());
+  EXPECT_EQ(deliveries->size(), 2u);  // one eval-failed event per dead job, none per retry
+  for (const auto& d : *deliveries) EXPECT_EQ(d.event_type, "eval-failed");
   // Still running, still working.
   Checkpoint("run", "fine.pt", "weights");
   ASSERT_TRUE(WaitFor([&] { return Counts().done == 1; }, 30s)) << daemon->Log();
