@@ -12,6 +12,7 @@
 #include <string>
 
 #include "api/http_server.h"
+#include "common/file_util.h"
 
 namespace tw::api {
 
@@ -57,51 +58,8 @@ bool IsLoopbackHost(std::string_view host) {
 }
 
 StatusOr<std::string> ReadTokenFile(const std::string& path) {
-  constexpr size_t kMaxTokenBytes = 4096;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) {
-    const int err = errno;
-    const std::string message = "api token file " + path + ": " + std::strerror(err);
-    if (err == ENOENT) return NotFoundError(message);
-    if (err == EACCES || err == EPERM) return PermissionDeniedError(message);
-    return UnknownError(message);
-  }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    return UnknownError("api token file " + path + ": fstat: " + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return InvalidArgumentError("api token file " + path + ": not a regular file");
-  }
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return PermissionDeniedError("api token file " + path + " has mode " + mode +
-                                 ": group and other must have no access (chmod 600)");
-  }
-  std::string token;
-  char buf[1024];
-  while (token.size() <= kMaxTokenBytes + 2) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return UnknownError("api token file " + path + ": read: " + std::strerror(errno));
-    }
-    if (n == 0) break;
-    token.append(buf, static_cast<size_t>(n));
-  }
-  if (!token.empty() && token.back() == '\n') {
-    token.pop_back();
-    if (!token.empty() && token.back() == '\r') token.pop_back();
-  }
-  if (token.empty()) return InvalidArgumentError("api token file " + path + " is empty");
-  if (token.size() > kMaxTokenBytes) {
-    return InvalidArgumentError("api token file " + path + " is longer than 4096 bytes");
-  }
+  TW_ASSIGN_OR_RETURN(std::string token,
+                      ReadOwnerOnlyLine(path, "api token file " + path, /*max_bytes=*/4096));
   for (char c : token) {
     if (c < 0x21 || c > 0x7e) {
       return InvalidArgumentError("api token file " + path +

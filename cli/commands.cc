@@ -16,11 +16,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-Json OrNull(const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); }
-Json OrNull(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
-Json OrNull(const std::optional<int>& v) { return v ? Json(*v) : Json(nullptr); }
-Json OrNull(const std::optional<int64_t>& v) { return v ? Json(*v) : Json(nullptr); }
-
 std::string Short(const std::optional<std::string>& hash, bool for_table) {
   if (!hash) return "";
   return for_table ? hash->substr(0, 12) : *hash;

@@ -13,6 +13,7 @@
 #include "common/csv.h"
 #include "common/sha256.h"
 #include "common/time_util.h"
+#include "common/utf8.h"
 #include "common/version.h"
 #include "runner/plan.h"
 
@@ -22,16 +23,6 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr size_t kTableErrorChars = 60;
-
-Json OrNull(const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); }
-
-// At most `max` bytes, cut at a UTF-8 character boundary, with "..." when cut.
-std::string Truncate(const std::string& text, size_t max) {
-  if (text.size() <= max) return text;
-  size_t end = max - 3;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  return text.substr(0, end) + "...";
-}
 
 std::string CountsText(const JobCounts& c) {
   return std::to_string(c.pending) + " pending, " + std::to_string(c.running) + " running, " +
@@ -102,7 +93,7 @@ Status ListJobsCommand(CommandContext& ctx, JobQueue& queue, const ListJobsOptio
                      {"last_error", "last error"}};
   for (const auto& j : jobs) {
     Json error = OrNull(j.last_error);
-    if (table && j.last_error) error = Truncate(*j.last_error, kTableErrorChars);
+    if (table && j.last_error) error = TruncateUtf8(*j.last_error, kTableErrorChars);
     listing.rows.push_back({j.id, j.checkpoint, j.dataset, JobStateName(j.state),
                             std::to_string(j.attempt) + "/" + std::to_string(j.max_attempts),
                             j.priority, OrNull(j.leased_by), error});

@@ -33,6 +33,12 @@ struct Listing {
 
 std::string RenderListing(const Listing& listing, OutputFormat format);
 
+// A JSON value, or null when absent.
+nlohmann::json OrNull(const std::optional<std::string>& v);
+nlohmann::json OrNull(const std::optional<double>& v);
+nlohmann::json OrNull(const std::optional<int>& v);
+nlohmann::json OrNull(const std::optional<int64_t>& v);
+
 // A flat object (a status, a command's outcome): JSON as is; table and CSV as key/value rows.
 void PrintObject(const nlohmann::ordered_json& object, OutputFormat format, std::ostream& out);
 

@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "common/csv.h"
+#include "common/file_util.h"
 #include "common/time_util.h"
+#include "common/utf8.h"
 #include "notify/destination.h"
 #include "notify/event.h"
 #include "notify/render.h"
@@ -29,16 +31,6 @@ using Json = nlohmann::json;
 constexpr size_t kTableErrorChars = 60;
 constexpr std::chrono::milliseconds kTestTimeout{10000};
 constexpr const char* kEventTypes[] = {"regression", "no-transfer", "eval-failed", "test"};
-
-Json OrNull(const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); }
-
-// At most `max` bytes, cut at a UTF-8 character boundary, with "..." when cut.
-std::string Truncate(const std::string& text, size_t max) {
-  if (text.size() <= max) return text;
-  size_t end = max - 3;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  return text.substr(0, end) + "...";
-}
 
 std::string Join(const std::vector<std::string>& items) {
   std::string out;
@@ -79,46 +71,8 @@ StatusOr<std::vector<std::string>> ParseEvents(const std::optional<std::string>&
 
 // Like the API token file: a regular file nobody but its owner can read, one line.
 StatusOr<std::string> ReadSecretFile(const std::string& path) {
-  constexpr size_t kMaxBytes = 4096;
   const std::string what = "webhook secret file " + path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) {
-    const int err = errno;
-    const std::string message = what + ": " + std::strerror(err);
-    if (err == ENOENT) return NotFoundError(message);
-    if (err == EACCES || err == EPERM) return PermissionDeniedError(message);
-    return UnknownError(message);
-  }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return UnknownError(what + ": fstat: " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) return InvalidArgumentError(what + ": not a regular file");
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return PermissionDeniedError(what + " has mode " + mode +
-                                 ": group and other must have no access (chmod 600)");
-  }
-  std::string secret;
-  char buf[1024];
-  while (secret.size() <= kMaxBytes + 2) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return UnknownError(what + ": read: " + std::strerror(errno));
-    }
-    if (n == 0) break;
-    secret.append(buf, static_cast<size_t>(n));
-  }
-  if (!secret.empty() && secret.back() == '\n') {
-    secret.pop_back();
-    if (!secret.empty() && secret.back() == '\r') secret.pop_back();
-  }
-  if (secret.empty()) return InvalidArgumentError(what + " is empty");
-  if (secret.size() > kMaxBytes) return InvalidArgumentError(what + " is longer than 4096 bytes");
+  TW_ASSIGN_OR_RETURN(std::string secret, ReadOwnerOnlyLine(path, what, /*max_bytes=*/4096));
   // The decoder's message never echoes the secret.
   TW_RETURN_IF_ERROR(notify::DecodeSecret(secret).status().WithContext(what));
   return secret;
@@ -337,7 +291,7 @@ Status WebhookDeliveriesCommand(CommandContext& ctx, const WebhookDeliveriesOpti
                      {"delivered_at", "delivered"}};
   for (const auto& d : deliveries) {
     Json error = OrNull(d.last_error);
-    if (table && d.last_error) error = Truncate(*d.last_error, kTableErrorChars);
+    if (table && d.last_error) error = TruncateUtf8(*d.last_error, kTableErrorChars);
     listing.rows.push_back(
         {d.id, d.webhook_id, d.event_id, d.event_type, d.state, d.attempts,
          FormatIso8601Utc(d.next_attempt_at), d.last_status ? Json(*d.last_status) : Json(nullptr),

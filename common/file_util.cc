@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -195,6 +196,51 @@ void FileLock::Release() {
     ::close(fd_);
     fd_ = -1;
   }
+}
+
+StatusOr<std::string> ReadOwnerOnlyLine(const std::string& path, const std::string& what,
+                                        size_t max_bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    const int err = errno;
+    const std::string message = what + ": " + std::strerror(err);
+    if (err == ENOENT) return NotFoundError(message);
+    if (err == EACCES || err == EPERM) return PermissionDeniedError(message);
+    return UnknownError(message);
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return UnknownError(what + ": fstat: " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return InvalidArgumentError(what + ": not a regular file");
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return PermissionDeniedError(what + " has mode " + mode +
+                                 ": group and other must have no access (chmod 600)");
+  }
+  std::string line;
+  char buf[1024];
+  while (line.size() <= max_bytes + 2) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return UnknownError(what + ": read: " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    line.append(buf, static_cast<size_t>(n));
+  }
+  if (!line.empty() && line.back() == '\n') {
+    line.pop_back();
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+  }
+  if (line.empty()) return InvalidArgumentError(what + " is empty");
+  if (line.size() > max_bytes) {
+    return InvalidArgumentError(what + " is longer than " + std::to_string(max_bytes) + " bytes");
+  }
+  return line;
 }
 
 }  // namespace tw

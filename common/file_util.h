@@ -30,6 +30,13 @@ Status MakeDirs(const std::string& path, mode_t mode = 0755);
 
 bool PathExists(const std::string& path);
 
+// A credential kept in a file (an API token, a webhook secret): `path` must be a regular file
+// that group and other cannot access (PermissionDenied naming the mode), non-empty, at most
+// `max_bytes`; one trailing newline (or CRLF) is dropped. Messages start with `what` and never
+// contain the contents.
+StatusOr<std::string> ReadOwnerOnlyLine(const std::string& path, const std::string& what,
+                                        size_t max_bytes);
+
 // The directories leading to an absolute path, and the path itself: "/a/b/c" -> "/a", "/a/b",
 // "/a/b/c". Repeated and trailing slashes add nothing.
 std::vector<std::string> PathPrefixes(const std::string& path);

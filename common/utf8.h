@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace tw {
@@ -14,5 +15,8 @@ size_t Utf8SequenceLength(std::string_view s, size_t i);
 // Offset of the first byte that does not start a well-formed sequence, or npos when `s` is
 // valid UTF-8.
 size_t FindInvalidUtf8(std::string_view s);
+
+// At most `max` bytes (max >= 3), cut at a character boundary, ending in "..." when cut.
+std::string TruncateUtf8(const std::string& text, size_t max);
 
 }  // namespace tw
