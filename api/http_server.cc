@@ -4,7 +4,6 @@
 
 #include <httplib.h>
 #include <netdb.h>
-#include <openssl/crypto.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -66,6 +65,14 @@ void ApplyResponse(const HttpResponse& from, httplib::Response& to) {
   to.status = from.status;
   to.body = from.body;
   to.set_header("Content-Type", from.content_type);
+  for (const auto& [name, value] : from.headers) to.set_header(name, value);
+}
+
+// What every browser page's response carries, whatever the handler set.
+void ApplyBrowserPagePolicy(httplib::Response& res) {
+  res.set_header("Content-Security-Policy", std::string(kBrowserPagePolicy));
+  res.set_header("X-Frame-Options", "DENY");
+  res.set_header("Referrer-Policy", "no-referrer");
 }
 
 void SetJsonError(httplib::Response& res, int status, std::string_view code,
@@ -82,7 +89,8 @@ bool StartsWithCaseInsensitive(std::string_view s, std::string_view prefix) {
 struct HttpServer::Impl {
   ServerOptions options;
   Router router;
-  std::optional<std::string> token_digest;  // SHA-256 hex of the token
+  std::optional<std::string> token_digest;    // SHA-256 hex of the token
+  std::unique_ptr<BrowserSessions> sessions;  // with a token only
   CounterFamily* requests = nullptr;
   HistogramFamily* durations = nullptr;
   httplib::Server server;
@@ -113,10 +121,16 @@ struct HttpServer::Impl {
     value.remove_prefix(7);
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
-    // Digests have a fixed length, so the comparison time says nothing about the token.
-    const std::string presented = Sha256Hex(value);
-    return presented.size() == token_digest->size() &&
-           CRYPTO_memcmp(presented.data(), token_digest->data(), presented.size()) == 0;
+    return TokenMatchesDigest(value, *token_digest);
+  }
+
+  // A browser page may also be opened with the session cookie the login form set.
+  bool SessionAuthorized(const HttpRequest& request) const {
+    if (sessions == nullptr) return false;
+    auto it = request.headers.find("cookie");
+    if (it == request.headers.end()) return false;
+    const std::optional<std::string> value = BrowserSessions::FindCookie(it->second);
+    return value.has_value() && sessions->Valid(*value, std::chrono::system_clock::now());
   }
 
   // Everything after httplib has parsed the request (and read the body into `body`).
@@ -124,6 +138,7 @@ struct HttpServer::Impl {
     HttpRequest request;
     request.method = req.method;
     request.path = req.path;
+    request.target = req.target;
     request.query.insert(req.params.begin(), req.params.end());
     for (const auto& [name, value] : req.headers) {
       auto [it, inserted] = request.headers.emplace(ToLower(name), value);
@@ -133,8 +148,19 @@ struct HttpServer::Impl {
     request.remote_addr = req.remote_addr;
 
     Router::Match match = router.Find(request.method, request.path);
-    const bool is_public = match.kind == Router::Match::Kind::kFound && match.route->public_route;
-    if (!is_public && !Authorized(request)) {
+    const bool found = match.kind == Router::Match::Kind::kFound;
+    const bool is_public = found && match.route->public_route;
+    const bool browser_page = found && match.route->browser_page;
+    if (!is_public && !Authorized(request) && !(browser_page && SessionAuthorized(request))) {
+      if (browser_page && (request.method == "GET" || request.method == "HEAD")) {
+        // A person at a browser: to the login form, and back here after it.
+        res.status = 303;
+        res.set_header("Location", "/login?next=" + PercentEncode(request.target));
+        res.set_header("Content-Type", "text/html; charset=utf-8");
+        res.body = "<!doctype html><title>login</title><a href=\"/login\">log in</a>\n";
+        ApplyBrowserPagePolicy(res);
+        return;
+      }
       SetJsonError(res, 401, "unauthenticated", "missing or invalid bearer token");
       res.set_header("WWW-Authenticate", "Bearer");
       return;
@@ -161,8 +187,10 @@ struct HttpServer::Impl {
         break;
     }
     request.path_params = std::move(match.path_params);
+    request.sessions = sessions.get();
     try {
       ApplyResponse(match.route->handler(request), res);
+      if (browser_page) ApplyBrowserPagePolicy(res);
     } catch (const std::exception& e) {
       Logger("api")->error("handler for {} {} threw: {}", match.route->method, match.route->pattern,
                            e.what());
@@ -338,7 +366,11 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(ServerOptions options,
   TW_ASSIGN_OR_RETURN(Router router, Router::Create(std::move(routes)));
 
   auto impl = std::make_unique<Impl>(std::move(router));
-  if (options.token.has_value()) impl->token_digest = Sha256Hex(*options.token);
+  if (options.token.has_value()) {
+    impl->token_digest = Sha256Hex(*options.token);
+    TW_ASSIGN_OR_RETURN(impl->sessions,
+                        BrowserSessions::Create(*options.token, options.session_max_age));
+  }
   if (metrics != nullptr) {
     impl->requests = &metrics->GetOrAddCounter("transferwatch_http_requests_total",
                                                "HTTP requests answered by the API server.",

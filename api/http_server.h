@@ -18,7 +18,12 @@
 //   - Auth (only when a token is set): every route except public ones needs
 //     "Authorization: Bearer <token>", compared in constant time over SHA-256 digests; otherwise
 //     401 with "WWW-Authenticate: Bearer". Unknown paths also answer 401 to unauthenticated
-//     callers, so the route table cannot be enumerated without the token.
+//     callers, so the route table cannot be enumerated without the token. Browser pages
+//     (Route::browser_page) also take the session cookie of sessions.h, and send a GET or HEAD
+//     without either to "/login?next=<target>" (303) instead of answering 401.
+//   - Browser pages (and only they) carry a Content-Security-Policy that allows no script, no
+//     frame and no outside resource (kBrowserPagePolicy), X-Frame-Options DENY and
+//     Referrer-Policy no-referrer.
 //   - Routing: unknown path 404, known path with another method 405 (with Allow), a path with a
 //     "." or ".." segment or a NUL byte 400. HEAD is answered by the GET route (without a body).
 //   - Limits: body over max_body_bytes 413 (Content-Length or chunked, after decompression);
@@ -40,8 +45,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "api/sessions.h"
 #include "common/metrics.h"
 #include "common/status.h"
 
@@ -50,17 +57,23 @@ namespace tw::api {
 struct HttpRequest {
   std::string method;                              // "GET", "POST" (as sent; HEAD stays HEAD)
   std::string path;                                // percent-decoded, without the query
+  std::string target;                              // as sent: path and query, not decoded
   std::map<std::string, std::string> path_params;  // from "{name}" segments of the route pattern
   std::multimap<std::string, std::string> query;   // repeated keys are all kept
   std::map<std::string, std::string> headers;      // lower-case names; repeats joined by ", "
   std::string body;
   std::string remote_addr;
+  // The server's browser sessions, for the login route: null when the server has no token.
+  const BrowserSessions* sessions = nullptr;
 };
 
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Further headers (Location, Set-Cookie). The server's own (Cache-Control, the browser-page
+  // policy) are set after these and win.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 using Handler = std::function<HttpResponse(const HttpRequest&)>;
@@ -72,7 +85,16 @@ struct Route {
   bool public_route = false;  // true only for /healthz: reachable without the token
   std::string summary;        // one line, for docs and GET /v1 index
   Handler handler;
+  // An HTML page for browsers: the session cookie authorizes it as well as the bearer token, an
+  // unauthenticated GET is redirected to /login, and the response carries the page policy.
+  bool browser_page = false;
 };
+
+// The Content-Security-Policy of browser pages: inline styles and same-origin or data: images
+// only; no script, no frames, forms post back to this server only.
+inline constexpr std::string_view kBrowserPagePolicy =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'";
 
 struct ServerOptions {
   std::string bind_host = "127.0.0.1";
@@ -87,6 +109,8 @@ struct ServerOptions {
   size_t max_header_bytes = 8192;
   std::chrono::milliseconds read_timeout{5000}, write_timeout{5000};
   int threads = 4;
+  // How long a browser's session cookie (sessions.h) stays valid; only used with a token.
+  std::chrono::seconds session_max_age{std::chrono::hours(12)};
 };
 
 // JSON error body: {"error": {"code": "invalid_argument", "message": "...", "field": "path"}}
@@ -94,6 +118,15 @@ struct ServerOptions {
 HttpResponse JsonError(int status, std::string_view code, std::string_view message,
                        std::optional<std::string_view> field = std::nullopt);
 HttpResponse JsonOk(std::string body_json, int status = 200);
+// text/html; charset=utf-8.
+HttpResponse HtmlOk(std::string html, int status = 200);
+
+// Percent-encodes everything but the unreserved characters (A-Z a-z 0-9 - . _ ~), for a path
+// segment or a query value.
+std::string PercentEncode(std::string_view text);
+// An application/x-www-form-urlencoded body ("token=a%2Bb&next=%2F"): '+' is a space, %XX a byte.
+// InvalidArgument for a malformed escape.
+StatusOr<std::multimap<std::string, std::string>> ParseFormBody(std::string_view body);
 
 // 127.0.0.0/8 (dotted quad only), ::1 (also as "[::1]" and ::ffff:127.x.x.x), "localhost"
 // (any case, optional trailing dot).

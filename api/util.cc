@@ -34,6 +34,85 @@ HttpResponse JsonOk(std::string body_json, int status) {
   return response;
 }
 
+HttpResponse HtmlOk(std::string html, int status) {
+  HttpResponse response;
+  response.status = status;
+  response.content_type = "text/html; charset=utf-8";
+  response.body = std::move(html);
+  return response;
+}
+
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
+
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+StatusOr<std::string> DecodeFormComponent(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%') {
+      const int hi = i + 2 < text.size() ? HexValue(text[i + 1]) : -1;
+      const int lo = i + 2 < text.size() ? HexValue(text[i + 2]) : -1;
+      if (hi < 0 || lo < 0) {
+        return InvalidArgumentError("form body: '%' must be followed by two hex digits");
+      }
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+StatusOr<std::multimap<std::string, std::string>> ParseFormBody(std::string_view body) {
+  std::multimap<std::string, std::string> fields;
+  size_t start = 0;
+  while (start < body.size()) {
+    size_t end = body.find('&', start);
+    if (end == std::string_view::npos) end = body.size();
+    const std::string_view pair = body.substr(start, end - start);
+    if (!pair.empty()) {
+      const size_t eq = pair.find('=');
+      TW_ASSIGN_OR_RETURN(std::string name, DecodeFormComponent(pair.substr(0, eq)));
+      std::string value;
+      if (eq != std::string_view::npos) {
+        TW_ASSIGN_OR_RETURN(value, DecodeFormComponent(pair.substr(eq + 1)));
+      }
+      fields.emplace(std::move(name), std::move(value));
+    }
+    start = end + 1;
+  }
+  return fields;
+}
+
 bool IsLoopbackHost(std::string_view host) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);

@@ -14,6 +14,8 @@
 #include "cli/exit_codes.h"
 #include "cli/flag_commands.h"
 #include "cli/job_commands.h"
+#include "cli/plot_command.h"
+#include "cli/rescore_command.h"
 #include "cli/settings.h"
 #include "cli/webhook_commands.h"
 #include "common/csv.h"
@@ -270,6 +272,16 @@ int Main(int argc, char** argv) {
   predictions_export->add_option("CKPT", export_options.checkpoint, "Checkpoint name")->required();
   predictions_export->add_option("--dataset", export_options.dataset, "Dataset")->required();
 
+  // rescore
+  RescoreOptions rescore_options;
+  auto* rescore = app.add_subcommand(
+      "rescore",
+      "Score a checkpoint's stored per-sample predictions under a dataset that shares their "
+      "images (a new label set such as ImageNet-ReaL) without running the model, and record it");
+  rescore->add_option("CKPT", rescore_options.checkpoint, "sha256 prefix (>= 8 hex) or RUN/FILE")
+      ->required();
+  rescore->add_option("--dataset", rescore_options.dataset, "The dataset to score")->required();
+
   // models / checkpoints
   ListCheckpointsOptions models_options;
   models_options.imported_only = true;
@@ -411,6 +423,23 @@ int Main(int argc, char** argv) {
   baseline_unpin->add_option("CHECKPOINT", baseline_checkpoint, "Checkpoint name")->required();
   auto* baseline_list = baseline->add_subcommand("list", "List pinned baselines");
 
+  // plot
+  PlotOptions plot_options;
+  std::vector<std::string> plot_formats;
+  auto* plot = app.add_subcommand(
+      "plot", "Write a run's accuracy chart and its reference-vs-variant scatters as SVG files");
+  plot->add_option("--run", plot_options.run, "The run")->required();
+  plot->add_option("--out", plot_options.out_dir, "Folder to write into (default .)");
+  plot->add_option("--variant", plot_options.variants,
+                   "Scatter of this variant (repeatable; default: every variant with a "
+                   "checkpoint of the run in its pool)");
+  // Like `webhook add`, plot's own --format shadows the global one after the subcommand: svg is
+  // the file format, table, json or csv still choose the output format.
+  plot->add_option("--format", plot_formats, "svg (table, json or csv here: the output format)")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+
   // webhook
   auto* webhook = app.add_subcommand(
       "webhook", "Webhooks announcing regression flags (Slack, Mattermost, Discord, Teams, JSON)");
@@ -496,6 +525,13 @@ int Main(int argc, char** argv) {
       return kExitUsage;
     }
   }
+  for (const auto& value : plot_formats) {
+    if (value == "table" || value == "json" || value == "csv") {
+      format = *ParseOutputFormat(value);
+    } else {
+      plot_options.format = value;
+    }
+  }
   if (delta) {
     report_options.report.delta = *delta;
   } else {
@@ -538,6 +574,8 @@ int Main(int argc, char** argv) {
       } else if (predictions_export->parsed()) {
         export_options.format = format == OutputFormat::kJson ? "jsonl" : "csv";
         status = ExportPredictions(ctx, export_options);
+      } else if (rescore->parsed()) {
+        status = Rescore(ctx, rescore_options);
       } else if (dataset_add->parsed()) {
         add_options.progress = ::isatty(STDERR_FILENO) != 0;
         status = DatasetAdd(ctx, add_options);
@@ -591,6 +629,8 @@ int Main(int argc, char** argv) {
         status = WebhookDeliveriesCommand(ctx, deliveries_options);
       } else if (webhook_replay->parsed()) {
         status = WebhookReplayCommand(ctx, replay_options);
+      } else if (plot->parsed()) {
+        status = PlotCommand(ctx, plot_options);
       } else if (runs_set_arch->parsed()) {
         status = SetRunArchCommand(ctx, run_name, arch_file);
       } else if (runs_clear_arch->parsed()) {

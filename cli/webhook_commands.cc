@@ -283,6 +283,7 @@ Status WebhookDeliveriesCommand(CommandContext& ctx, const WebhookDeliveriesOpti
                      {"webhook_id", "webhook"},
                      {"event_id", "event"},
                      {"event_type", "type"},
+                     {"message_id", "message"},
                      {"state", "state"},
                      {"attempts", "attempts"},
                      {"next_attempt_at", "next attempt"},
@@ -293,7 +294,7 @@ Status WebhookDeliveriesCommand(CommandContext& ctx, const WebhookDeliveriesOpti
     Json error = OrNull(d.last_error);
     if (table && d.last_error) error = TruncateUtf8(*d.last_error, kTableErrorChars);
     listing.rows.push_back(
-        {d.id, d.webhook_id, d.event_id, d.event_type, d.state, d.attempts,
+        {d.id, d.webhook_id, d.event_id, d.event_type, OrNull(d.message_id), d.state, d.attempts,
          FormatIso8601Utc(d.next_attempt_at), d.last_status ? Json(*d.last_status) : Json(nullptr),
          error, d.delivered_at ? Json(FormatIso8601Utc(*d.delivered_at)) : Json(nullptr)});
   }

@@ -35,6 +35,10 @@ const std::vector<ConfigKeySpec>& DaemonConfigKeys() {
       {"analysis.alpha", ConfigType::kFloat, "significance level of the paired tests"},
       {"analysis.min_gain", ConfigType::kFloat,
        "smallest reference-dataset gain, in points, that counts"},
+      {"alerts.max_messages_per_minute", ConfigType::kInteger,
+       "messages one webhook gets in any minute (0: no limit); the rest are coalesced"},
+      {"alerts.max_events_per_message", ConfigType::kInteger,
+       "events a coalesced chat message carries (generic webhooks: one each)"},
       {"api.enabled", ConfigType::kBool, "serve the HTTP API"},
       {"api.bind", ConfigType::kString, "HTTP address (a token is required beyond loopback)"},
       {"api.port", ConfigType::kInteger, "HTTP port"},
@@ -138,6 +142,14 @@ StatusOr<DaemonConfig> DaemonConfigFromDoc(const ConfigDoc& doc) {
       return doc.ErrorAt("analysis.min_gain", "must be between 0 and 100 points");
     }
     c.min_gain = *v;
+  }
+  if (auto v = doc.GetInt("alerts.max_messages_per_minute")) {
+    TW_RETURN_IF_ERROR(Positive(doc, "alerts.max_messages_per_minute", *v, 0, 10000));
+    c.alerts_max_messages_per_minute = static_cast<int>(*v);
+  }
+  if (auto v = doc.GetInt("alerts.max_events_per_message")) {
+    TW_RETURN_IF_ERROR(Positive(doc, "alerts.max_events_per_message", *v, 1, 10));
+    c.alerts_max_events_per_message = static_cast<int>(*v);
   }
   if (auto v = doc.GetBool("api.enabled")) c.api_enabled = *v;
   if (auto v = doc.GetString("api.bind")) c.api_bind = *v;

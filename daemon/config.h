@@ -42,6 +42,9 @@ struct DaemonConfig {
   std::string primary_dataset = "imagenet";
   double alpha = 0.05;
   double min_gain = 0.1;
+  // [alerts]
+  int alerts_max_messages_per_minute = 20;  // per webhook; 0: no limit
+  int alerts_max_events_per_message = 10;
   // [api]
   bool api_enabled = true;
   std::string api_bind = "127.0.0.1";

@@ -27,11 +27,12 @@
 #include "common/sha256.h"
 #include "common/time_util.h"
 #include "common/version.h"
+#include "daemon/webhook_sender.h"
+#include "dashboard/routes.h"
 #include "notify/destination.h"
 #include "notify/payload.h"
 #include "notify/render.h"
 #include "notify/retry.h"
-#include "notify/sender.h"
 #include "notify/signing.h"
 #include "reports/transfer_checks.h"
 #include "runner/evaluator_run.h"
@@ -217,9 +218,10 @@ struct Daemon::State {
                         .AddCounter("transferwatch_flags_total",
                                     "Regression flags and no-transfer notes recorded.")
                         .WithLabelValues();
-    deliveries =
-        &metrics.AddCounter("transferwatch_webhook_deliveries_total",
-                            "Webhook delivery attempts by the state they left.", {"state"});
+    deliveries = &metrics.AddCounter(
+        "transferwatch_webhook_deliveries_total",
+        "Webhook message attempts by the state they left (a message carries one or more events).",
+        {"state"});
     errors = &metrics.AddCounter("transferwatch_errors_total", "Errors by kind.", {"kind"});
     jobs_by_state = &metrics.AddGauge("transferwatch_jobs",
                                       "Jobs in the queue by state (all daemons).", {"state"});
@@ -256,7 +258,6 @@ struct Daemon::State {
   void ListenerLoop();
   // Delivers outbox events to webhooks (any daemon may; a lease makes one send each attempt).
   void SenderLoop();
-  void SendOne(QueueStore& store, const DueDelivery& delivery, const std::string& lease_token);
   // Compares a freshly evaluated checkpoint with its references and records flags + events.
   void CheckTransfer(QueueStore& store, const Claim& claim);
 
@@ -704,6 +705,12 @@ void Daemon::State::CheckTransfer(QueueStore& store, const Claim& claim) {
   options.min_gain = c.min_gain;
   CheckedCheckpoint checkpoint{claim.checkpoint_id, claim.display_name, claim.checkpoint_sha256,
                                std::nullopt};
+  // The step (from the sidecar) is what the alerts show next to the checkpoint's name.
+  CheckpointSelector selector;
+  selector.sha256_prefix = claim.checkpoint_sha256;
+  if (auto found = store.FindCheckpoints(selector); found.ok() && found->size() == 1) {
+    checkpoint.step = (*found)[0].step;
+  }
   auto summary = RunTransferChecks(store, checkpoint, options);
   if (!summary.ok()) {
     // The evaluations are recorded; the checks run again with the checkpoint's next result.
@@ -718,74 +725,39 @@ void Daemon::State::CheckTransfer(QueueStore& store, const Claim& claim) {
                 summary->references);
   }
   flags_raised->Inc(summary->regressions + summary->no_transfers);
-}
 
-void Daemon::State::SendOne(QueueStore& store, const DueDelivery& d,
-                            const std::string& lease_token) {
-  auto finish = [&](DeliveryUpdate update) {
-    Status recorded = store.FinishDelivery(d.delivery_id, lease_token, update);
-    if (!recorded.ok()) {
-      Log()->warn("delivery {}: cannot record the attempt: {}", d.delivery_id, recorded.ToString());
+  // A reference evaluated after the checkpoints that compare with it (a late file, a re-queued
+  // job, a dataset added later): their checks missed these results; run them again.
+  auto dependents = DependentCheckpoints(store, claim.checkpoint_id, options);
+  if (!dependents.ok()) {
+    Log()->warn("re-checking after {}: {}", claim.display_name, dependents.status().ToString());
+    errors->WithLabelValues({"analysis"}).Inc();
+    return;
+  }
+  for (const CheckedCheckpoint& dependent : *dependents) {
+    auto again = RunTransferChecks(store, dependent, options);
+    if (!again.ok()) {
+      Log()->warn("transfer checks of {}: {}", dependent.display_name, again.status().ToString());
+      errors->WithLabelValues({"analysis"}).Inc();
+      continue;
     }
-    deliveries->WithLabelValues({update.state}).Inc();
-  };
-  auto url = notify::ParseWebhookUrl(d.webhook.url);
-  auto format = notify::ParseWebhookFormat(d.webhook.format);
-  auto event = notify::FlagEventFromPayload(d.event_id, d.event_type, d.payload_json);
-  StatusOr<std::string> body = !event.ok()    ? StatusOr<std::string>(event.status())
-                               : !format.ok() ? StatusOr<std::string>(format.status())
-                                              : notify::RenderMessage(*format, *event);
-  if (!url.ok() || !body.ok()) {
-    // Nothing a retry can fix: dead at once, the reason kept.
-    Status why = url.ok() ? body.status() : url.status();
-    Log()->warn("delivery {} (event {}) to webhook {}: {}", d.delivery_id, d.event_id, d.webhook.id,
-                why.message());
-    finish(DeliveryUpdate{"dead", std::chrono::seconds(0), std::nullopt, why.message()});
-    return;
+    // (flags_raised counts a checkpoint's flags when its own evaluation is checked; flags
+    // that only a re-check records show in the log and in `transferwatch flags`.)
+    if (again->new_rows > 0) {
+      Log()->info("{}: {} comparison(s) recorded now that {} has results", dependent.display_name,
+                  again->new_rows, claim.display_name);
+    }
   }
-  int64_t timestamp = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-  auto signature = notify::Sign(d.webhook.secrets, d.event_id, timestamp, *body);
-  if (!signature.ok()) {
-    finish(DeliveryUpdate{"dead", std::chrono::seconds(0), std::nullopt,
-                          signature.status().message()});
-    return;
-  }
-  notify::DeliveryAttempt attempt =
-      notify::Deliver(*url, d.webhook.allow_private_network,
-                      notify::StandardWebhookHeaders(d.event_id, timestamp, *signature), *body,
-                      std::chrono::seconds(10));
-  std::string where = "webhook " + std::to_string(d.webhook.id) + " (" + notify::RedactUrl(*url) +
-                      ")";  // never the full URL: for chat services it is a credential
-  bool delivered = attempt.http_status > 0 && notify::ClassifyStatus(attempt.http_status) ==
-                                                  notify::DeliveryOutcome::kDelivered;
-  if (delivered) {
-    Log()->info("event {} ({}) delivered to {}: HTTP {} in {} ms", d.event_id, d.event_type, where,
-                attempt.http_status, attempt.elapsed.count());
-    finish(DeliveryUpdate{"delivered", std::chrono::seconds(0), attempt.http_status, std::nullopt});
-    return;
-  }
-  std::string error = !attempt.error.ok() ? attempt.error.message()
-                                          : "HTTP " + std::to_string(attempt.http_status) + ": " +
-                                                attempt.response_snippet.substr(0, 200);
-  std::optional<int> status;
-  if (attempt.http_status > 0) status = attempt.http_status;
-  auto next = notify::NextDelay(d.attempts + 1, attempt.retry_after);
-  if (!next) {
-    Log()->warn("event {} to {}: dead-lettered after {} attempts: {}", d.event_id, where,
-                d.attempts + 1, error);
-    finish(DeliveryUpdate{"dead", std::chrono::seconds(0), status, error});
-    return;
-  }
-  Log()->warn("event {} to {}: attempt {} failed ({}); next in {} s", d.event_id, where,
-              d.attempts + 1, error, next->count());
-  finish(DeliveryUpdate{"pending", *next, status, error});
 }
 
 void Daemon::State::SenderLoop() {
   std::unique_ptr<QueueStore> store;
   int failures = 0;
+  DaemonConfig c = Config();
+  WebhookSenderOptions options;
+  options.max_messages_per_minute = c.alerts_max_messages_per_minute;
+  options.max_events_per_message = c.alerts_max_events_per_message;
+  WebhookSender sender(*deps.clock, options);
   while (!stopping) {
     if (!store) {
       auto connected = ConnectWithBackoff("sender");
@@ -797,19 +769,20 @@ void Daemon::State::SenderLoop() {
       std::lock_guard<std::mutex> lock(send_mu);
       generation = send_generation;
     }
-    std::string token = FreshToken();
-    auto due = store->ClaimDueDeliveries(token, std::chrono::seconds(60), 16);
-    if (!due.ok()) {
-      Log()->warn("sender: {}", due.status().ToString());
+    auto sent = sender.SendDue(*store, FreshToken());
+    if (!sent.ok()) {
+      Log()->warn("sender: {}", sent.status().ToString());
       store.reset();
       if (!SleepUnlessStopping(ReconnectDelay(failures++))) break;
       continue;
     }
     failures = 0;
-    for (const auto& d : *due) SendOne(*store, d, token);
+    deliveries->WithLabelValues({"delivered"}).Inc(sent->delivered);
+    deliveries->WithLabelValues({"pending"}).Inc(sent->retrying);
+    deliveries->WithLabelValues({"dead"}).Inc(sent->dead);
     // NOTIFY on tw_outbox wakes us when an event commits; polling once a second stays the
-    // truth (retries come due without a notification).
-    if (due->empty()) {
+    // truth (retries come due, and a rate limit frees, without a notification).
+    if (sent->messages == 0) {
       std::unique_lock<std::mutex> lock(send_mu);
       send_cv.wait_for(lock, milliseconds(1000),
                        [&] { return stopping || send_generation != generation; });
@@ -1135,6 +1108,16 @@ std::vector<api::Route> Daemon::State::Routes() {
   std::string index_json = JsonText({{"routes", index}});
   routes.push_back({"GET", "/v1", false, "this route table",
                     [index_json](const api::HttpRequest&) { return api::JsonOk(index_json); }});
+  // The dashboard's HTML pages (dashboard/routes.h, docs/dashboard.md) come after the index:
+  // /v1 lists the JSON API, whose routes take the bearer token only.
+  dashboard::DashboardOptions dashboard_options;
+  dashboard_options.with_store = [this](const std::function<api::HttpResponse(Store&)>& fn) {
+    return WithApiStore([&](QueueStore& store) { return fn(store); });
+  };
+  dashboard_options.clock = deps.clock;
+  for (auto& route : dashboard::DashboardRoutes(std::move(dashboard_options))) {
+    routes.push_back(std::move(route));
+  }
   return routes;
 }
 

@@ -436,4 +436,151 @@ StatusOr<std::string> RenderMessage(WebhookFormat format, const FlagEvent& event
   return InvalidArgumentError("unknown webhook format");
 }
 
+namespace {
+
+std::string DigestSummary(const std::vector<FlagEvent>& events) {
+  int regressions = 0, no_transfers = 0, failures = 0, other = 0;
+  for (const FlagEvent& e : events) {
+    if (e.event_type == "regression") {
+      ++regressions;
+    } else if (e.event_type == "no-transfer") {
+      ++no_transfers;
+    } else if (e.event_type == "eval-failed") {
+      ++failures;
+    } else {
+      ++other;
+    }
+  }
+  std::string parts;
+  auto add = [&](int n, const char* one, const char* many) {
+    if (n == 0) return;
+    parts += (parts.empty() ? "" : ", ") + std::to_string(n) + " " + (n == 1 ? one : many);
+  };
+  add(regressions, "regression", "regressions");
+  add(no_transfers, "gain that did not transfer", "gains that did not transfer");
+  add(failures, "failed evaluation", "failed evaluations");
+  add(other, "other alert", "other alerts");
+  return std::to_string(events.size()) + " TransferWatch alerts: " + parts;
+}
+
+std::string NotShown(size_t n) {
+  return std::string(kEllipsis) + " " + std::to_string(n) + " more " +
+         (n == 1 ? "alert" : "alerts") + " not shown (transferwatch flags)";
+}
+
+// Slack allows 50 blocks per message; each event takes at most 5 plus a divider.
+constexpr size_t kSlackBlocks = 50;
+// Discord allows 10 embeds per message, 6000 characters across all of them.
+constexpr size_t kDiscordEmbeds = 10;
+
+size_t DiscordEmbedSize(const Json& embed) {
+  size_t n = 0;
+  if (embed.contains("title")) n += CodePoints(embed["title"].get<std::string>());
+  if (embed.contains("description")) n += CodePoints(embed["description"].get<std::string>());
+  if (embed.contains("footer")) n += CodePoints(embed["footer"]["text"].get<std::string>());
+  for (const auto& field : embed["fields"]) {
+    n += CodePoints(field["name"].get<std::string>()) +
+         CodePoints(field["value"].get<std::string>());
+  }
+  return n;
+}
+
+StatusOr<std::string> RenderDigest(WebhookFormat format, const std::vector<FlagEvent>& events) {
+  std::vector<Json> singles;
+  for (const FlagEvent& e : events) {
+    auto one = RenderMessage(format, e);
+    if (!one.ok()) return one.status();
+    singles.push_back(Json::parse(*one));
+  }
+  std::string summary = DigestSummary(events);
+  switch (format) {
+    case WebhookFormat::kSlack: {
+      Json blocks = Json::array();
+      blocks.push_back(
+          {{"type", "header"},
+           {"text", {{"type", "plain_text"}, {"text", Truncate(summary, kSlackHeader)}}}});
+      size_t shown = 0;
+      for (const Json& one : singles) {
+        const Json& more = one["blocks"];
+        if (blocks.size() + 1 + more.size() + 1 > kSlackBlocks) break;
+        blocks.push_back({{"type", "divider"}});
+        for (const Json& b : more) blocks.push_back(b);
+        ++shown;
+      }
+      if (shown < singles.size()) {
+        blocks.push_back(
+            {{"type", "context"},
+             {"elements",
+              Json::array({{{"type", "mrkdwn"},
+                            {"text", SlackEscape(NotShown(singles.size() - shown))}}})}});
+      }
+      return Dump({{"text", SlackEscape(summary)}, {"blocks", blocks}});
+    }
+    case WebhookFormat::kMattermost: {
+      Json attachments = Json::array();
+      for (const Json& one : singles) {
+        for (const Json& a : one["attachments"]) attachments.push_back(a);
+      }
+      return Dump({{"text", summary}, {"attachments", attachments}});
+    }
+    case WebhookFormat::kDiscord: {
+      Json embeds = Json::array();
+      size_t total = 0;
+      for (const Json& one : singles) {
+        const Json& embed = one["embeds"][0];
+        size_t size = DiscordEmbedSize(embed);
+        if (embeds.size() >= kDiscordEmbeds || total + size > kDiscordTotal) break;
+        total += size;
+        embeds.push_back(embed);
+      }
+      std::string content = summary;
+      if (embeds.size() < singles.size())
+        content += "\n" + NotShown(singles.size() - embeds.size());
+      return Dump({{"content", Truncate(content, 2000)},
+                   {"allowed_mentions", {{"parse", Json::array()}}},
+                   {"embeds", embeds}});
+    }
+    case WebhookFormat::kTeams: {
+      Json body = Json::array();
+      body.push_back({{"type", "TextBlock"},
+                      {"size", "Large"},
+                      {"weight", "Bolder"},
+                      {"text", summary},
+                      {"wrap", true}});
+      for (const Json& one : singles) {
+        body.push_back({{"type", "Container"},
+                        {"separator", true},
+                        {"spacing", "Large"},
+                        {"items", one["attachments"][0]["content"]["body"]}});
+      }
+      Json card = {{"$schema", "http://adaptivecards.io/schemas/adaptive-card.json"},
+                   {"type", "AdaptiveCard"},
+                   {"version", "1.4"},
+                   {"body", body}};
+      return Dump(
+          {{"type", "message"},
+           {"summary", summary},
+           {"attachments", Json::array({{{"contentType", "application/vnd.microsoft.card.adaptive"},
+                                         {"contentUrl", nullptr},
+                                         {"content", card}}})}});
+    }
+    case WebhookFormat::kGeneric:
+      break;
+  }
+  return InvalidArgumentError(
+      "generic webhooks get one event per request; a digest has no generic form");
+}
+
+}  // namespace
+
+StatusOr<std::string> RenderMessages(WebhookFormat format, const std::vector<FlagEvent>& events) {
+  if (events.empty()) return InvalidArgumentError("a message needs at least one event");
+  if (events.size() == 1) return RenderMessage(format, events[0]);
+  try {
+    return RenderDigest(format, events);
+  } catch (const std::exception& e) {  // nlohmann::json parsing our own output
+    return InternalError(std::string("rendering a webhook digest failed: ") + e.what());
+  }
+}
+
 }  // namespace tw::notify

@@ -9,6 +9,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "notify/event.h"
@@ -25,6 +26,14 @@ std::string_view WebhookFormatName(WebhookFormat format);
 // 25 fields, field name 256 / value 1024, 6000 characters in all): text is cut with "…" and the
 // message says how many variants were left out. InvalidArgument for an unknown event type.
 StatusOr<std::string> RenderMessage(WebhookFormat format, const FlagEvent& event);
+
+// The body of a message carrying `events` (a burst coalesced by the sender). One event: exactly
+// RenderMessage. Several: one post that opens with "N TransferWatch alerts: 2 regressions, ..."
+// and shows each event as the format's unit: Slack blocks between dividers (within 50 blocks),
+// a Mattermost attachment each, a Discord embed each (at most 10, 6000 characters together),
+// a Teams container each. Events that do not fit are counted ("… 3 more alerts not shown").
+// Generic endpoints get one event per request: several is InvalidArgument.
+StatusOr<std::string> RenderMessages(WebhookFormat format, const std::vector<FlagEvent>& events);
 
 // The number formats used in messages: "-1.23" (2 decimals) and 3 significant digits for p.
 std::string FormatPoints(double points);

@@ -39,9 +39,7 @@ StatusOr<std::vector<DatasetPairing>> PairCheckpoints(Store& store, int64_t a_id
     } else if (ai->second.eval_config_sha256 != bi->second.eval_config_sha256) {
       p.note = "evaluated with different eval configs";
     } else {
-      TW_ASSIGN_OR_RETURN(const std::vector<bool>* a_correct, cache.Get(ai->second.evaluation_id));
-      TW_ASSIGN_OR_RETURN(const std::vector<bool>* b_correct, cache.Get(bi->second.evaluation_id));
-      auto counts = analysis::CountPairs(*a_correct, *b_correct);
+      auto counts = cache.Pair(ai->second.evaluation_id, bi->second.evaluation_id);
       auto compared = counts.ok() ? analysis::ComparePaired(*counts)
                                   : StatusOr<analysis::PairedComparison>(counts.status());
       if (compared.ok()) {

@@ -1,5 +1,6 @@
 #include "reports/transfer_checks.h"
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -74,10 +75,8 @@ StatusOr<TransferCheckSummary> RunTransferChecks(Store& store, const CheckedChec
                                      ": evaluated with different eval configs, not paired");
         return false;
       }
-      TW_ASSIGN_OR_RETURN(const std::vector<bool>* old_correct, cache.Get(t->second.evaluation_id));
-      TW_ASSIGN_OR_RETURN(const std::vector<bool>* new_correct, cache.Get(m->second.evaluation_id));
       TW_ASSIGN_OR_RETURN(analysis::PairedCounts counts,
-                          analysis::CountPairs(*old_correct, *new_correct));
+                          cache.Pair(t->second.evaluation_id, m->second.evaluation_id));
       TW_ASSIGN_OR_RETURN(compared[dataset_id], analysis::ComparePaired(counts));
       return true;
     };
@@ -194,6 +193,52 @@ StatusOr<TransferCheckSummary> RunTransferChecks(Store& store, const CheckedChec
     TW_ASSIGN_OR_RETURN(summary.new_rows, store.RecordTransferChecks(rows, events));
   }
   return summary;
+}
+
+StatusOr<std::vector<CheckedCheckpoint>> DependentCheckpoints(Store& store, int64_t checkpoint_id,
+                                                              const TransferCheckOptions& options,
+                                                              int limit) {
+  std::vector<CheckedCheckpoint> out;
+  CheckpointFilter filter;
+  filter.origin = "file";
+  TW_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> all, store.ListCheckpoints(filter));
+  auto self = std::find_if(all.begin(), all.end(),
+                           [&](const CheckpointInfo& c) { return c.id == checkpoint_id; });
+  if (self == all.end())
+    return NotFoundError("no checkpoint with id " + std::to_string(checkpoint_id));
+  const CheckpointInfo checkpoint = *self;
+  if (!checkpoint.run) return out;
+  // "Later" as ReferenceCheckpoints orders a run: by step when both have one, else by
+  // registration.
+  auto later = [&](const CheckpointInfo& c) {
+    if (c.step && checkpoint.step && *c.step != *checkpoint.step) return *c.step > *checkpoint.step;
+    if (c.created_at != checkpoint.created_at) return c.created_at > checkpoint.created_at;
+    return c.id > checkpoint.id;
+  };
+  std::vector<CheckpointInfo> successors;
+  for (const CheckpointInfo& c : all) {
+    if (c.id != checkpoint.id && c.run == checkpoint.run && c.evaluations > 0 && later(c)) {
+      successors.push_back(c);
+    }
+  }
+  std::sort(successors.begin(), successors.end(),
+            [&](const CheckpointInfo& a, const CheckpointInfo& b) {
+              if (a.step && b.step && *a.step != *b.step) return *a.step < *b.step;
+              if (a.created_at != b.created_at) return a.created_at < b.created_at;
+              return a.id < b.id;
+            });
+  if (successors.size() > static_cast<size_t>(limit)) successors.resize(limit);
+  for (const CheckpointInfo& s : successors) {
+    TW_ASSIGN_OR_RETURN(std::vector<ReferenceCheckpoint> references,
+                        store.ReferenceCheckpoints(s.id, options.primary_dataset));
+    for (const ReferenceCheckpoint& r : references) {
+      if (r.checkpoint_id == checkpoint.id) {
+        out.push_back(CheckedCheckpoint{s.id, s.display_name, s.sha256.value_or(""), s.step});
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace tw

@@ -88,6 +88,7 @@ struct CheckpointInfo {
   std::optional<std::string> sha256;
   std::optional<std::string> import_source;
   std::optional<int64_t> step;
+  std::optional<double> epoch;  // from the file's sidecar, when it gave one
   std::optional<double> param_count_m;
   std::vector<int> img_sizes;  // distinct image sizes it was evaluated at
   int64_t evaluations = 0;
@@ -263,6 +264,9 @@ struct StoredPredictions {
   std::string digest;
   std::string data;
   std::string manifest_sha256;
+  // The evaluation they belong to: what its key was computed from (rescore derives a key).
+  std::string evaluation_key;
+  std::optional<std::string> arch_sha256;
 };
 
 struct StoreCounts {
@@ -366,20 +370,46 @@ struct WebhookInfo {
   TimePoint created_at;
 };
 
-// A delivery due now, claimed under a lease (any daemon may send it; one does).
-struct DueDelivery {
+// One event of a message: a delivery row (event x destination).
+struct DueEvent {
   int64_t delivery_id = 0;
-  int attempts = 0;  // made before this one
-  WebhookInfo webhook;
   std::string event_id;
   std::string event_type;
   std::string payload_json;
   TimePoint event_created_at;
 };
 
+// A message due now, claimed under a lease (any daemon may send it; one does): the due events
+// of one destination that travel together. A message keeps its id and its events across
+// retries; new events form a new message.
+struct DueMessage {
+  std::string message_id;  // the webhook-id: the event id for a single event, else derived
+  int attempts = 0;        // made before this one
+  WebhookInfo webhook;
+  std::vector<DueEvent> events;  // at least one, oldest first
+  // Events of this destination that were due but left for a later message because the
+  // destination's rate limit was spent (they are coalesced when it frees).
+};
+
+// What a sender asks for when it claims messages.
+struct MessageClaim {
+  std::string lease_token;  // 32 lowercase hex digits
+  TimePoint now;            // the sender's clock: due means next_attempt_at <= now
+  std::chrono::milliseconds lease{60000};
+  int max_messages = 16;
+  // New events of one destination are coalesced into one message of at most this many.
+  int max_events_per_message = 10;
+  // Formats whose destinations get one event per message (machine consumers: "generic").
+  std::vector<std::string> single_event_formats;
+  // Per destination: at most this many distinct messages attempted in any 60 s (0: no limit).
+  // Retries count; events over the limit stay due and are coalesced when it frees.
+  int max_messages_per_minute = 0;
+};
+
 struct DeliveryUpdate {
-  std::string state;  // delivered | pending (retry at next_attempt_in) | dead
-  std::chrono::seconds next_attempt_in{0};
+  std::string state;  // delivered | pending (retry at next_attempt_at) | dead
+  TimePoint now;      // when the attempt ended (delivered_at)
+  TimePoint next_attempt_at;
   std::optional<int> last_status;
   std::optional<std::string> last_error;
 };
@@ -388,6 +418,7 @@ struct DeliveryInfo {
   int64_t id = 0;
   int64_t webhook_id = 0;
   std::string event_id;
+  std::optional<std::string> message_id;  // set at the first attempt
   std::string event_type;
   std::string state;
   int attempts = 0;

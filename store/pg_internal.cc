@@ -94,8 +94,10 @@ std::string CheckpointSelect() {
          "     JOIN tw.eval_configs ec ON ec.id = e.eval_config_id "
          "     WHERE e.checkpoint_id = c.id AND ec.config ? 'img_size'), "
          "  (SELECT count(*) FROM tw.evaluations e WHERE e.checkpoint_id = c.id), "
-         "  " TW_PG_EPOCH_MICROS(
-             "c.created_at") " FROM tw.checkpoints c LEFT JOIN tw.runs r ON r.id = c.run_id ";
+         "  " TW_PG_EPOCH_MICROS("c.created_at") ", "
+         "  CASE WHEN jsonb_typeof(c.metadata->'sidecar'->'epoch') = 'number' "
+         "    THEN (c.metadata->'sidecar'->>'epoch')::float8 END "
+         "FROM tw.checkpoints c LEFT JOIN tw.runs r ON r.id = c.run_id ";
 }
 
 CheckpointInfo CheckpointFromRow(const pqxx::row& row) {
@@ -113,6 +115,7 @@ CheckpointInfo CheckpointFromRow(const pqxx::row& row) {
   std::sort(c.img_sizes.begin(), c.img_sizes.end());
   c.evaluations = row[10].as<int64_t>();
   c.created_at = FromEpochMicros(row[11].as<int64_t>());
+  c.epoch = OptionalField<double>(row[12]);
   return c;
 }
 

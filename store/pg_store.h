@@ -93,11 +93,9 @@ class PgStore : public QueueStore {
   StatusOr<int64_t> AddWebhook(const NewWebhook& webhook) override;
   StatusOr<std::vector<WebhookInfo>> ListWebhooks() override;
   Status RemoveWebhook(int64_t id) override;
-  StatusOr<std::vector<DueDelivery>> ClaimDueDeliveries(const std::string& lease_token,
-                                                        std::chrono::milliseconds lease,
-                                                        int limit) override;
-  Status FinishDelivery(int64_t delivery_id, const std::string& lease_token,
-                        const DeliveryUpdate& update) override;
+  StatusOr<std::vector<DueMessage>> ClaimDueMessages(const MessageClaim& claim) override;
+  Status FinishMessage(const DueMessage& message, const std::string& lease_token,
+                       const DeliveryUpdate& update) override;
   StatusOr<std::vector<DeliveryInfo>> ListDeliveries(std::optional<int64_t> webhook_id,
                                                      std::optional<std::string> state,
                                                      int64_t limit) override;

@@ -343,7 +343,8 @@ StatusOr<StoredPredictions> PgStore::GetPredictions(int64_t evaluation_id) {
   return PgCall("reading predictions", [&]() -> StatusOr<StoredPredictions> {
     pqxx::read_transaction tx(impl_->conn);
     auto rows = tx.exec_params(
-        "SELECT p.format, p.num_samples, p.digest, p.data, e.manifest_sha256 "
+        "SELECT p.format, p.num_samples, p.digest, p.data, e.manifest_sha256, "
+        "  e.evaluation_key, e.arch_sha256 "
         "FROM tw.predictions p JOIN tw.evaluations e ON e.id = p.evaluation_id "
         "WHERE p.evaluation_id = $1",
         evaluation_id);
@@ -358,6 +359,8 @@ StatusOr<StoredPredictions> PgStore::GetPredictions(int64_t evaluation_id) {
     pqxx::binarystring data(rows[0][3]);
     p.data = data.str();
     p.manifest_sha256 = rows[0][4].is_null() ? "" : rows[0][4].as<std::string>();
+    p.evaluation_key = rows[0][5].as<std::string>();
+    p.arch_sha256 = OptionalField<std::string>(rows[0][6]);
     return p;
   });
 }

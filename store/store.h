@@ -108,17 +108,19 @@ class Store {
   virtual StatusOr<std::vector<WebhookInfo>> ListWebhooks() = 0;
   // NotFound for an unknown id. Its deliveries go with it.
   virtual Status RemoveWebhook(int64_t id) = 0;
-  // Claims up to `limit` pending deliveries that are due, under `lease_token` for `lease`.
-  virtual StatusOr<std::vector<DueDelivery>> ClaimDueDeliveries(const std::string& lease_token,
-                                                                std::chrono::milliseconds lease,
-                                                                int limit) = 0;
-  // Records an attempt's outcome if the lease still holds (FailedPrecondition otherwise).
-  virtual Status FinishDelivery(int64_t delivery_id, const std::string& lease_token,
-                                const DeliveryUpdate& update) = 0;
+  // Claims up to claim.max_messages due messages under claim.lease_token (MessageClaim says
+  // how events are grouped and rate-limited); each destination's claims are serialized, so the
+  // rate limit holds across daemons.
+  virtual StatusOr<std::vector<DueMessage>> ClaimDueMessages(const MessageClaim& claim) = 0;
+  // Records an attempt's outcome for every event of the message if the lease still holds
+  // (FailedPrecondition otherwise).
+  virtual Status FinishMessage(const DueMessage& message, const std::string& lease_token,
+                               const DeliveryUpdate& update) = 0;
   virtual StatusOr<std::vector<DeliveryInfo>> ListDeliveries(std::optional<int64_t> webhook_id,
                                                              std::optional<std::string> state,
                                                              int64_t limit) = 0;
-  // Dead (or, by id, any) deliveries back to pending with a fresh schedule. Returns how many.
+  // Dead (or, by id, any) deliveries back to pending with a fresh schedule and no message: a
+  // replay is a new message (a single event keeps its event id as webhook-id). Returns how many.
   virtual StatusOr<int> ReplayDeliveries(std::optional<int64_t> delivery_id,
                                          std::optional<int64_t> webhook_id) = 0;
 };

@@ -183,3 +183,41 @@ TEST_F(TransferChecksTest, PinnedBaselinesAreComparedAndOtherManifestsAreNotPair
 
 }  // namespace
 }  // namespace tw
+
+namespace tw {
+namespace {
+
+TEST_F(TransferChecksTest, AReferenceEvaluatedLateIsCheckedAgainstItsSuccessors) {
+  CheckedCheckpoint a = AddCheckpoint("run", "step_1.pt", 1);
+  CheckedCheckpoint b = AddCheckpoint("run", "step_2.pt", 2);
+  CheckedCheckpoint c = AddCheckpoint("run", "step_3.pt", 3);
+  CheckedCheckpoint other = AddCheckpoint("other-run", "step_9.pt", 9);
+  // b and c are evaluated (and checked) before a, their predecessor, has any result.
+  for (const auto& later : {b, c, other}) {
+    Evaluate(later, "imagenet", 2000, 1600);
+    Evaluate(later, "sketch", 1000, 500);
+  }
+  TransferCheckOptions options;
+  TW_ASSERT_OK_AND_ASSIGN(TransferCheckSummary before, RunTransferChecks(*store_, b, options));
+  EXPECT_EQ(before.rows, 0) << "a has nothing to pair yet";
+  Evaluate(a, "imagenet", 2000, 1400);
+  Evaluate(a, "sketch", 1000, 600);
+
+  // b takes a as its previous checkpoint and its run's best; c has b as previous and best
+  // (b is better on imagenet), so only b depends on a; the other run never does.
+  TW_ASSERT_OK_AND_ASSIGN(auto dependents, DependentCheckpoints(*store_, a.id, options));
+  ASSERT_EQ(dependents.size(), 1u);
+  EXPECT_EQ(dependents[0].id, b.id);
+  EXPECT_EQ(dependents[0].display_name, "run/step_2.pt");
+  TW_ASSERT_OK_AND_ASSIGN(TransferCheckSummary after,
+                          RunTransferChecks(*store_, dependents[0], options));
+  EXPECT_EQ(after.new_rows, 1);
+  EXPECT_EQ(after.regressions, 1);
+  TW_ASSERT_OK_AND_ASSIGN(auto of_c, DependentCheckpoints(*store_, c.id, options));
+  EXPECT_TRUE(of_c.empty()) << "nothing comes after the last checkpoint";
+  EXPECT_THAT(DependentCheckpoints(*store_, 987654, options),
+              ::tw::testing::StatusIs(StatusCode::kNotFound, HasSubstr("987654")));
+}
+
+}  // namespace
+}  // namespace tw

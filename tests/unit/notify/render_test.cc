@@ -323,3 +323,74 @@ TEST(RenderTest, GenericBodyFollowsTheSchema) {
 
 }  // namespace
 }  // namespace tw::notify
+
+namespace tw::notify {
+namespace {
+
+std::vector<FlagEvent> Burst(int n) {
+  std::vector<FlagEvent> events;
+  for (int i = 0; i < n; ++i) {
+    FlagEvent e = i % 3 == 2 ? EvalFailedEvent() : RegressionEvent();
+    e.checkpoint = "run-a/epoch_" + std::to_string(i) + ".pt";
+    events.push_back(e);
+  }
+  return events;
+}
+
+TEST(RenderMessagesTest, OneEventIsExactlyRenderMessage) {
+  for (WebhookFormat f :
+       {WebhookFormat::kSlack, WebhookFormat::kDiscord, WebhookFormat::kGeneric}) {
+    TW_ASSERT_OK_AND_ASSIGN(std::string one, RenderMessage(f, RegressionEvent()));
+    TW_ASSERT_OK_AND_ASSIGN(std::string many, RenderMessages(f, {RegressionEvent()}));
+    EXPECT_EQ(one, many);
+  }
+  EXPECT_THAT(RenderMessages(WebhookFormat::kSlack, {}),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("at least one event")));
+}
+
+TEST(RenderMessagesTest, DigestSummarisesAndShowsEveryEventThatFits) {
+  auto events = Burst(3);
+  for (WebhookFormat f : {WebhookFormat::kSlack, WebhookFormat::kMattermost,
+                          WebhookFormat::kDiscord, WebhookFormat::kTeams}) {
+    TW_ASSERT_OK_AND_ASSIGN(std::string body, RenderMessages(f, events));
+    EXPECT_THAT(body, HasSubstr("3 TransferWatch alerts: 2 regressions, 1 failed evaluation"))
+        << WebhookFormatName(f);
+    for (const auto& e : events) EXPECT_THAT(body, HasSubstr(e.checkpoint)) << WebhookFormatName(f);
+  }
+  TW_ASSERT_OK_AND_ASSIGN(std::string mattermost,
+                          RenderMessages(WebhookFormat::kMattermost, events));
+  EXPECT_EQ(Json::parse(mattermost)["attachments"].size(), 3u);
+}
+
+TEST(RenderMessagesTest, DigestsStayWithinSlackAndDiscordLimits) {
+  auto events = Burst(12);
+  TW_ASSERT_OK_AND_ASSIGN(std::string slack, RenderMessages(WebhookFormat::kSlack, events));
+  Json blocks = Json::parse(slack)["blocks"];
+  EXPECT_LE(blocks.size(), 50u);
+  EXPECT_THAT(blocks.back().dump(), HasSubstr("more alerts not shown (transferwatch flags)"));
+
+  TW_ASSERT_OK_AND_ASSIGN(std::string discord, RenderMessages(WebhookFormat::kDiscord, events));
+  Json body = Json::parse(discord);
+  ASSERT_LE(body["embeds"].size(), 10u);
+  size_t total = 0;
+  for (const Json& embed : body["embeds"]) {
+    total += CodePoints(embed["title"].get<std::string>());
+    if (embed.contains("description")) total += CodePoints(embed["description"].get<std::string>());
+    if (embed.contains("footer")) total += CodePoints(embed["footer"]["text"].get<std::string>());
+    for (const Json& f : embed["fields"]) {
+      total += CodePoints(f["name"].get<std::string>()) + CodePoints(f["value"].get<std::string>());
+    }
+  }
+  EXPECT_LE(total, 6000u);
+  size_t left_out = 12 - body["embeds"].size();
+  EXPECT_THAT(body["content"].get<std::string>(),
+              HasSubstr(std::to_string(left_out) + " more alerts not shown"));
+}
+
+TEST(RenderMessagesTest, GenericHasNoDigest) {
+  EXPECT_THAT(RenderMessages(WebhookFormat::kGeneric, Burst(2)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("one event per request")));
+}
+
+}  // namespace
+}  // namespace tw::notify
