@@ -1004,6 +1004,57 @@ std::vector<api::Route> Daemon::State::Routes() {
         return cli::ListJobsCommand(ctx, store, options);
       }));
   routes.push_back(command_route(
+      "/v1/flags",
+      "regression flags and no-transfer notes "
+      "(?run=GLOB&kind=K&since=7d&unacknowledged=1&limit=N), "
+      "as `flags`",
+      [](const api::HttpRequest& request, QueueStore&, cli::CommandContext& ctx) -> Status {
+        cli::FlagsOptions options;
+        options.run_glob = QueryValue(request, "run");
+        options.kind = QueryValue(request, "kind");
+        options.since = QueryValue(request, "since");
+        if (auto v = QueryValue(request, "unacknowledged")) {
+          if (*v != "0" && *v != "1") return InvalidArgumentError("unacknowledged must be 0 or 1");
+          options.unacknowledged = *v == "1";
+        }
+        TW_ASSIGN_OR_RETURN(options.limit, LimitParam(request, 100));
+        return cli::FlagsCommand(ctx, options);
+      }));
+  routes.push_back(command_route(
+      "/v1/report",
+      "the transfer report over the pool (?reference=NAME&dataset=NAME...&top=N&delta=P&run=GLOB"
+      "&exclude_imported=1), as `report`",
+      [](const api::HttpRequest& request, QueueStore&, cli::CommandContext& ctx) -> Status {
+        cli::ReportCommandOptions options;
+        options.report.reference = QueryValue(request, "reference");
+        auto range = request.query.equal_range("dataset");
+        for (auto it = range.first; it != range.second; ++it)
+          options.report.datasets.push_back(it->second);
+        options.report.run_glob = QueryValue(request, "run");
+        if (auto v = QueryValue(request, "top")) {
+          char* end = nullptr;
+          long long top = std::strtoll(v->c_str(), &end, 10);
+          if (v->empty() || *end != '\0' || top < 1 || top > 1000000) {
+            return InvalidArgumentError("top must be an integer from 1 to 1000000");
+          }
+          options.report.top = static_cast<int>(top);
+        }
+        if (auto v = QueryValue(request, "delta")) {
+          char* end = nullptr;
+          double delta = std::strtod(v->c_str(), &end);
+          if (v->empty() || *end != '\0' || !(delta >= 0) || delta > 100) {
+            return InvalidArgumentError("delta must be a number of points from 0 to 100");
+          }
+          options.report.delta = delta;
+        }
+        if (auto v = QueryValue(request, "exclude_imported")) {
+          if (*v != "0" && *v != "1")
+            return InvalidArgumentError("exclude_imported must be 0 or 1");
+          options.report.exclude_imported = *v == "1";
+        }
+        return cli::Report(ctx, options);
+      }));
+  routes.push_back(command_route(
       "/v1/status", "job counts by state, checkpoints, evaluations, datasets, as `status`",
       [](const api::HttpRequest&, QueueStore& store, cli::CommandContext& ctx) -> Status {
         return cli::StatusCommand(ctx, store);

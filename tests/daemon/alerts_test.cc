@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <regex>
 #include <thread>
 
 #include "notify/signing.h"
@@ -140,7 +141,7 @@ class AlertsTest : public ::testing::Test {
     std::filesystem::rename(path + ".tmp", path);
   }
 
-  std::unique_ptr<DaemonProcess> StartDaemon(const std::string& name) {
+  std::unique_ptr<DaemonProcess> StartDaemon(const std::string& name, bool api = false) {
     std::string state = dir_.Sub("state-" + name);
     std::filesystem::create_directories(state);
     ::chmod(state.c_str(), 0755);
@@ -148,7 +149,8 @@ class AlertsTest : public ::testing::Test {
     std::ofstream(config) << "[watch]\nroots = [\"" << root_ << "\"]\nsettle = \"200ms\"\n"
                           << "[eval]\nevaluator = \"" << TW_FAKE_EVALUATOR_PATH << "\"\n"
                           << "[workers]\npoll_interval = \"500ms\"\nplan_interval = \"1s\"\n"
-                          << "[api]\nenabled = false\n";
+                          << "[api]\n"
+                          << (api ? "port = 0\n" : "enabled = false\n");
     return std::make_unique<DaemonProcess>(
         TW_DAEMON_PATH,
         std::vector<std::string>{"--config", config, "--database", db_->conninfo(), "--state-dir",
@@ -170,7 +172,7 @@ class AlertsTest : public ::testing::Test {
 TEST_F(AlertsTest, ARegressionReachesTheWebhookSignedAndOnce) {
   Receiver receiver;
   std::string secret = AddWebhook(receiver.port());
-  auto daemon = StartDaemon("d");
+  auto daemon = StartDaemon("d", /*api=*/true);
   Checkpoint("step_1.pt", 200, 240);
   ASSERT_TRUE(WaitFor([&] { return Evaluations() == 2; }, 30s)) << daemon->Log();
   // +25 points on ImageNet (100 more images right), -20 on Sketch (80 fewer).
@@ -201,6 +203,26 @@ TEST_F(AlertsTest, ARegressionReachesTheWebhookSignedAndOnce) {
   EXPECT_EQ(flags["flags"][0]["kind"], "regression");
   EXPECT_EQ(flags["flags"][0]["variant_only_old"], 80);
   EXPECT_EQ(flags["flags"][0]["reference_only_new"], 100);
+
+  // The same over HTTP: /v1/flags and /v1/report run the CLI's commands.
+  std::smatch port;
+  std::string log = daemon->Log();
+  ASSERT_TRUE(std::regex_search(log, port, std::regex("HTTP API on 127\\.0\\.0\\.1:([0-9]+)")))
+      << log;
+  httplib::Client http("127.0.0.1", std::stoi(port[1]));
+  auto listed = http.Get("/v1/flags?kind=regression&run=run");
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->status, 200) << listed->body;
+  auto over_http = nlohmann::json::parse(listed->body);
+  EXPECT_EQ(over_http["flags"], flags["flags"]);
+  auto report = http.Get("/v1/report?reference=imagenet&dataset=sketch");
+  ASSERT_TRUE(report);
+  ASSERT_EQ(report->status, 200) << report->body;
+  EXPECT_THAT(report->body, HasSubstr("\"sketch\""));
+  auto bad = http.Get("/v1/report?top=zero");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_THAT(bad->body, HasSubstr("top must be an integer"));
   daemon->Signal(SIGTERM);
   EXPECT_EQ(daemon->Wait(20s), std::optional<int>(0));
 }
