@@ -708,8 +708,10 @@ void Daemon::State::CheckTransfer(QueueStore& store, const Claim& claim) {
   // The step (from the sidecar) is what the alerts show next to the checkpoint's name.
   CheckpointSelector selector;
   selector.sha256_prefix = claim.checkpoint_sha256;
+  std::optional<std::string> run;
   if (auto found = store.FindCheckpoints(selector); found.ok() && found->size() == 1) {
     checkpoint.step = (*found)[0].step;
+    run = (*found)[0].run;
   }
   auto summary = RunTransferChecks(store, checkpoint, options);
   if (!summary.ok()) {
@@ -728,7 +730,8 @@ void Daemon::State::CheckTransfer(QueueStore& store, const Claim& claim) {
 
   // A reference evaluated after the checkpoints that compare with it (a late file, a re-queued
   // job, a dataset added later): their checks missed these results; run them again.
-  auto dependents = DependentCheckpoints(store, claim.checkpoint_id, options);
+  if (!run) return;
+  auto dependents = DependentCheckpoints(store, claim.checkpoint_id, *run, options);
   if (!dependents.ok()) {
     Log()->warn("re-checking after {}: {}", claim.display_name, dependents.status().ToString());
     errors->WithLabelValues({"analysis"}).Inc();

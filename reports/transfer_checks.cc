@@ -64,7 +64,18 @@ StatusOr<TransferCheckSummary> RunTransferChecks(Store& store, const CheckedChec
       if (compared.count(dataset_id)) return true;
       auto m = mine.find(dataset_id);
       auto t = theirs.find(dataset_id);
-      if (m == mine.end() || t == theirs.end()) return false;
+      if (m == mine.end()) return false;
+      if (t == theirs.end()) {
+        // Never evaluated there, or its predictions were pruned (`transferwatch gc`): its
+        // aggregate result stays, but there is nothing to pair with.
+        std::string note = m->second.dataset + " vs " + ref.display_name +
+                           ": no per-sample predictions for the reference, not paired";
+        if (std::find(summary.not_paired.begin(), summary.not_paired.end(), note) ==
+            summary.not_paired.end()) {
+          summary.not_paired.push_back(std::move(note));
+        }
+        return false;
+      }
       if (m->second.manifest_sha256 != t->second.manifest_sha256) {
         summary.not_paired.push_back(m->second.dataset + " vs " + ref.display_name +
                                      ": evaluated on different manifests, not paired");
@@ -196,18 +207,27 @@ StatusOr<TransferCheckSummary> RunTransferChecks(Store& store, const CheckedChec
 }
 
 StatusOr<std::vector<CheckedCheckpoint>> DependentCheckpoints(Store& store, int64_t checkpoint_id,
+                                                              const std::string& run,
                                                               const TransferCheckOptions& options,
                                                               int limit) {
   std::vector<CheckedCheckpoint> out;
+  // Only this run's checkpoints: the run name as a glob with its special characters escaped.
+  std::string run_glob;
+  for (char ch : run) {
+    if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\') run_glob += '\\';
+    run_glob += ch;
+  }
   CheckpointFilter filter;
   filter.origin = "file";
+  filter.run_glob = run_glob;
   TW_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> all, store.ListCheckpoints(filter));
   auto self = std::find_if(all.begin(), all.end(),
                            [&](const CheckpointInfo& c) { return c.id == checkpoint_id; });
-  if (self == all.end())
-    return NotFoundError("no checkpoint with id " + std::to_string(checkpoint_id));
+  if (self == all.end()) {
+    return NotFoundError("no checkpoint with id " + std::to_string(checkpoint_id) + " in run '" +
+                         run + "'");
+  }
   const CheckpointInfo checkpoint = *self;
-  if (!checkpoint.run) return out;
   // "Later" as ReferenceCheckpoints orders a run: by step when both have one, else by
   // registration.
   auto later = [&](const CheckpointInfo& c) {
@@ -217,7 +237,7 @@ StatusOr<std::vector<CheckedCheckpoint>> DependentCheckpoints(Store& store, int6
   };
   std::vector<CheckpointInfo> successors;
   for (const CheckpointInfo& c : all) {
-    if (c.id != checkpoint.id && c.run == checkpoint.run && c.evaluations > 0 && later(c)) {
+    if (c.id != checkpoint.id && c.run == run && c.evaluations > 0 && later(c)) {
       successors.push_back(c);
     }
   }

@@ -42,14 +42,16 @@ struct CheckedCheckpoint {
 StatusOr<TransferCheckSummary> RunTransferChecks(Store& store, const CheckedCheckpoint& checkpoint,
                                                  const TransferCheckOptions& options);
 
-// The checkpoints whose checks may have run before `checkpoint`'s results existed: the later
-// checkpoints of its run (by step, else registration) that take it as a reference (the next
-// one's "previous", a later one's "best so far"). Only the first `limit` later checkpoints are
-// looked at: a reference evaluated very late is re-checked against its nearest successors.
+// The checkpoints whose checks may have run before checkpoint `checkpoint_id`'s results existed:
+// the later checkpoints of its run `run` (by step, else registration) that take it as a
+// reference (the next one's "previous", a later one's "best so far"). Only the `limit` nearest
+// later checkpoints with results are looked at (each costs a query, and the daemon asks after
+// every evaluation): a reference evaluated late is re-checked against its nearest successors.
 // Re-running their checks after `checkpoint`'s evaluation commits records the comparisons
 // that were missing; the ones already recorded are kept (RunTransferChecks is idempotent).
 StatusOr<std::vector<CheckedCheckpoint>> DependentCheckpoints(Store& store, int64_t checkpoint_id,
+                                                              const std::string& run,
                                                               const TransferCheckOptions& options,
-                                                              int limit = 32);
+                                                              int limit = 4);
 
 }  // namespace tw

@@ -205,7 +205,7 @@ TEST_F(TransferChecksTest, AReferenceEvaluatedLateIsCheckedAgainstItsSuccessors)
 
   // b takes a as its previous checkpoint and its run's best; c has b as previous and best
   // (b is better on imagenet), so only b depends on a; the other run never does.
-  TW_ASSERT_OK_AND_ASSIGN(auto dependents, DependentCheckpoints(*store_, a.id, options));
+  TW_ASSERT_OK_AND_ASSIGN(auto dependents, DependentCheckpoints(*store_, a.id, "run", options));
   ASSERT_EQ(dependents.size(), 1u);
   EXPECT_EQ(dependents[0].id, b.id);
   EXPECT_EQ(dependents[0].display_name, "run/step_2.pt");
@@ -213,9 +213,9 @@ TEST_F(TransferChecksTest, AReferenceEvaluatedLateIsCheckedAgainstItsSuccessors)
                           RunTransferChecks(*store_, dependents[0], options));
   EXPECT_EQ(after.new_rows, 1);
   EXPECT_EQ(after.regressions, 1);
-  TW_ASSERT_OK_AND_ASSIGN(auto of_c, DependentCheckpoints(*store_, c.id, options));
+  TW_ASSERT_OK_AND_ASSIGN(auto of_c, DependentCheckpoints(*store_, c.id, "run", options));
   EXPECT_TRUE(of_c.empty()) << "nothing comes after the last checkpoint";
-  EXPECT_THAT(DependentCheckpoints(*store_, 987654, options),
+  EXPECT_THAT(DependentCheckpoints(*store_, 987654, "run", options),
               ::tw::testing::StatusIs(StatusCode::kNotFound, HasSubstr("987654")));
 }
 
