@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/dataset_commands.h"
+#include "cli/db_commands.h"
 #include "cli/eval_command.h"
 #include "cli/exit_codes.h"
 #include "cli/flag_commands.h"
@@ -166,6 +167,31 @@ int Main(int argc, char** argv) {
   bool force = false;
   auto* db_stop = db->add_subcommand("stop", "Stop the embedded cluster (when no one uses it)");
   db_stop->add_flag("--force", force, "Stop it even while other programs use it");
+  DbBackupOptions backup_options;
+  auto* db_backup = db->add_subcommand(
+      "backup", "Write the TransferWatch schema to FILE with pg_dump (custom format)");
+  db_backup->add_option("FILE", backup_options.file, "The archive to write")->required();
+  db_backup->add_flag("--force", backup_options.force, "Replace FILE when it exists");
+  DbRestoreOptions restore_options;
+  auto* db_restore = db->add_subcommand(
+      "restore", "Restore a `db backup` archive into this (empty) database with pg_restore");
+  db_restore->add_option("FILE", restore_options.file, "The archive to read")->required();
+  db_restore->add_flag("--force", restore_options.force,
+                       "Replace the TransferWatch data this database holds");
+
+  // gc
+  GcCommandOptions gc_options;
+  auto* gc = app.add_subcommand(
+      "gc",
+      "Retention: drop old per-sample predictions, dead jobs' error history and delivered "
+      "webhook events; every aggregate result and flag stays");
+  gc->add_option("--per-sample-older-than", gc_options.per_sample_older_than,
+                 "Predictions of evaluations older than this (default 90d)");
+  gc->add_option("--dead-jobs-older-than", gc_options.dead_jobs_older_than,
+                 "Dead jobs finished before this (default 30d)");
+  gc->add_option("--delivered-older-than", gc_options.delivered_older_than,
+                 "Webhook events delivered before this (default 30d)");
+  gc->add_flag("--dry-run", gc_options.dry_run, "Print the figures, change nothing");
 
   // import
   auto* import = app.add_subcommand("import", "Import published results");
@@ -551,6 +577,18 @@ int Main(int argc, char** argv) {
     status = DbStart(*settings, std::cout);
   } else if (db_stop->parsed()) {
     status = DbStop(*settings, force, std::cout);
+  } else if (db_backup->parsed() || db_restore->parsed()) {
+    // Not migrated: a backup is of the schema as it is, and a restore needs an empty target.
+    auto handle = OpenStore(settings->database, /*migrate=*/false);
+    if (!handle.ok()) {
+      status = handle.status();
+    } else {
+      EmbeddedCluster* cluster = (*handle)->cluster();
+      MaintenanceTarget target{(*handle)->store(), (*handle)->conninfo(),
+                               cluster ? cluster->state().pg_bin_dir : "", format, std::cout};
+      status = db_backup->parsed() ? DbBackupCommand(target, backup_options)
+                                   : DbRestoreCommand(target, restore_options);
+    }
   } else {
     auto handle = OpenStore(settings->database, /*migrate=*/true);
     if (!handle.ok()) {
@@ -631,6 +669,11 @@ int Main(int argc, char** argv) {
         status = WebhookReplayCommand(ctx, replay_options);
       } else if (plot->parsed()) {
         status = PlotCommand(ctx, plot_options);
+      } else if (gc->parsed()) {
+        EmbeddedCluster* cluster = (*handle)->cluster();
+        MaintenanceTarget target{(*handle)->store(), (*handle)->conninfo(),
+                                 cluster ? cluster->state().pg_bin_dir : "", format, std::cout};
+        status = GcCommand(target, gc_options, ctx.now);
       } else if (runs_set_arch->parsed()) {
         status = SetRunArchCommand(ctx, run_name, arch_file);
       } else if (runs_clear_arch->parsed()) {

@@ -7,6 +7,9 @@ find_package(Threads REQUIRED)
 # libpqxx 6.4 ships no CMake config: pkg-config only. Only store/ links it.
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
 add_library(dep::pqxx ALIAS PkgConfig::PQXX)
+# libpq itself, for PQconninfoParse (store/pg_backup.cc hands connection settings to pg_dump).
+pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)
+add_library(dep::pq ALIAS PkgConfig::PQ)
 
 find_package(OpenSSL REQUIRED)
 add_library(dep::crypto INTERFACE IMPORTED)

@@ -9,9 +9,11 @@
 #include <filesystem>
 #include <iostream>
 
+#include "api/http_server.h"
 #include "common/clock.h"
 #include "common/logging.h"
 #include "common/process.h"
+#include "common/version.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "store/migrations.h"
@@ -56,6 +58,7 @@ int Fail(const tw::Status& status) {
 
 tw::Status Main(int argc, char** argv) {
   CLI::App app{"transferwatchd: evaluates every new checkpoint on every registered dataset"};
+  app.name("transferwatchd");  // not argv[0]: the help reads the same wherever it is installed
   std::optional<std::string> config_path, database_url, state_dir, log_level, evaluator;
   std::vector<std::string> watch;
   std::optional<int> api_port, slots;
@@ -68,10 +71,19 @@ tw::Status Main(int argc, char** argv) {
   app.add_option("--evaluator", evaluator, "transferwatch-eval to run");
   app.add_option("--api-port", api_port, "HTTP port (0: any free port)");
   app.add_option("--slots", slots, "evaluations run at once");
+  bool check_config = false;
+  app.add_flag("--check-config", check_config,
+               "check the config file and flags (and read api.token_file), print the result, "
+               "exit; starts nothing");
+  app.set_version_flag(
+      "--version", std::string("transferwatchd ") + tw::kVersion + " (" + tw::kGitDescribe + ")");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     std::cout << app.help();
+    std::exit(0);
+  } catch (const CLI::CallForVersion& e) {
+    std::cout << e.what() << "\n";
     std::exit(0);
   } catch (const CLI::ParseError& e) {
     return tw::InvalidArgumentError(e.what());
@@ -106,6 +118,19 @@ tw::Status Main(int argc, char** argv) {
   std::string level_text = log_level.value_or(
       Env("TRANSFERWATCH_LOG_LEVEL").value_or(config.log_level.value_or("info")));
   TW_ASSIGN_OR_RETURN(auto level, tw::ParseLogLevel(level_text));
+  if (check_config) {
+    // What a start would refuse before touching the database: the HTTP API's token rules. A
+    // check before `systemctl restart` keeps a typo from stopping a running daemon.
+    if (config.api_enabled && config.api_token_file) {
+      TW_RETURN_IF_ERROR(tw::api::ReadTokenFile(*config.api_token_file).status());
+    } else if (config.api_enabled && !tw::api::IsLoopbackHost(config.api_bind)) {
+      return tw::InvalidArgumentError("api.token_file is required when api.bind ('" +
+                                      config.api_bind + "') is not loopback");
+    }
+    std::cout << "transferwatchd: the configuration is valid ("
+              << config_path.value_or("no config file") << ")\n";
+    return tw::OkStatus();
+  }
   tw::InitLogging("transferwatchd", level);
 
   bool is_root = ::geteuid() == 0;

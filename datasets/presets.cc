@@ -1,5 +1,8 @@
 #include "datasets/presets.h"
 
+#include <limits.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <set>
@@ -50,14 +53,44 @@ StatusOr<Preset> FindPreset(const std::string& name) {
   return InvalidArgumentError("unknown preset \"" + name + "\": expected one of " + names);
 }
 
+namespace {
+
+// The running program's folder, resolved ("" when /proc is not mounted).
+std::string ProgramDir() {
+  char self[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return "";
+  std::string path(self, static_cast<size_t>(n));
+  return path.substr(0, path.rfind('/'));
+}
+
+bool IsUnder(const std::string& path, const std::string& dir) {
+  return !dir.empty() && path.compare(0, dir.size(), dir) == 0 &&
+         (path.size() == dir.size() || path[dir.size()] == '/');
+}
+
+}  // namespace
+
+std::string ChooseDataDir(const std::string& program_dir, const std::string& build_dir,
+                          const std::string& source_data, const std::string& installed) {
+  if (!program_dir.empty()) {
+    // A package may be built from a tree configured for another prefix (/usr/local), so the
+    // folder beside the program counts before the compiled-in one.
+    const std::string beside =
+        program_dir.substr(0, program_dir.rfind('/')) + "/share/transferwatch";
+    if (PathExists(beside + "/imagenet/imagenet_synsets.txt")) return beside;
+    if (IsUnder(program_dir, build_dir)) return source_data;
+  }
+  return installed;
+}
+
 std::string DataDir() {
   if (const char* env = std::getenv("TRANSFERWATCH_DATA_DIR"); env != nullptr && *env != '\0') {
     return env;
   }
-  if (PathExists(TW_INSTALLED_DATA_DIR "/imagenet/imagenet_synsets.txt")) {
-    return TW_INSTALLED_DATA_DIR;
-  }
-  return TW_SOURCE_DATA_DIR;
+  char build_dir[PATH_MAX];
+  std::string build = ::realpath(TW_BUILD_DIR, build_dir) != nullptr ? build_dir : "";
+  return ChooseDataDir(ProgramDir(), build, TW_SOURCE_DATA_DIR, TW_INSTALLED_DATA_DIR);
 }
 
 Manifest DeriveSubsetManifest(const Manifest& base, const std::vector<int>& subset) {

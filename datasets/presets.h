@@ -27,9 +27,16 @@ struct Preset {
 // imagenet-c. InvalidArgument listing them for any other name.
 StatusOr<Preset> FindPreset(const std::string& name);
 
-// Where the shipped data lives: $TRANSFERWATCH_DATA_DIR, else the installed share folder, else
-// the source tree's data/ (a build that was not installed).
+// Where the shipped data lives: $TRANSFERWATCH_DATA_DIR; else <prefix>/share/transferwatch
+// beside the running program's <prefix>/bin (wherever a package put it); else, for a program
+// in its build tree, the source tree's data/; else the configured install folder (so a missing
+// installation is reported there, never silently replaced by a source tree).
 std::string DataDir();
+// DataDir()'s choice, without the environment, for a program in `program_dir` ("" when unknown):
+// `build_dir` is the build tree's folder, `source_data` the source tree's data/, `installed` the
+// configured install folder.
+std::string ChooseDataDir(const std::string& program_dir, const std::string& build_dir,
+                          const std::string& source_data, const std::string& installed);
 
 // The files of `base` whose label is in `subset`, scored with `subset` competing: ImageNet val
 // restricted to ImageNet-A's 200 classes is ImageNet-A's fair reference.

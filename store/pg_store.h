@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "store/gc.h"
 #include "store/job_queue.h"
 #include "store/migrations.h"
 #include "store/store.h"
@@ -30,6 +31,10 @@ class PgStore : public QueueStore {
   // lock so that concurrent programs migrate once. Returns the ones applied (or, with dry_run,
   // the ones that would be).
   StatusOr<std::vector<Migration>> Migrate(const std::vector<Migration>& known, bool dry_run);
+
+  // Retention (store/gc.h, pg_store_gc.cc): one transaction per category; with dry_run the same
+  // figures and no change.
+  StatusOr<GcReport> CollectGarbage(const GcOptions& options);
 
   StatusOr<ImportResult> ImportEvaluations(const ImportBatch& batch, ImportMode mode) override;
   StatusOr<std::vector<DatasetInfo>> ListDatasets() override;

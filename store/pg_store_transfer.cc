@@ -42,7 +42,8 @@ StatusOr<std::vector<ReferenceCheckpoint>> PgStore::ReferenceCheckpoints(
                       "  JOIN tw.evaluations e ON e.checkpoint_id = c.id "
                       "  JOIN tw.datasets d ON d.id = e.dataset_id, me "
                       "  WHERE c.run_id = me.run_id AND c.id <> me.id AND d.name = $2 "
-                      "  AND c.created_at <= me.created_at AND e.predictions_digest IS NOT NULL "
+                      "  AND c.created_at <= me.created_at "
+                      "  AND EXISTS (SELECT 1 FROM tw.predictions p WHERE p.evaluation_id = e.id) "
                       "  ORDER BY e.top1 DESC, c.id LIMIT 1), "
                       "refs AS (SELECT id, 'previous' AS kind FROM previous "
                       "  UNION ALL SELECT id, 'best' FROM best "
@@ -75,7 +76,8 @@ StatusOr<std::vector<PairableEvaluation>> PgStore::PairableEvaluations(int64_t c
                       "  e.manifest_sha256, ec.sha256, e.top1 "
                       "FROM tw.evaluations e JOIN tw.datasets d ON d.id = e.dataset_id "
                       "JOIN tw.eval_configs ec ON ec.id = e.eval_config_id "
-                      "WHERE e.checkpoint_id = $1 AND e.predictions_digest IS NOT NULL "
+                      "WHERE e.checkpoint_id = $1 "
+                      "  AND EXISTS (SELECT 1 FROM tw.predictions p WHERE p.evaluation_id = e.id) "
                       "  AND e.manifest_sha256 IS NOT NULL "
                       "ORDER BY e.dataset_id, e.created_at DESC, e.id DESC",
                       checkpoint_id);

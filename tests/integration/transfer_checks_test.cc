@@ -9,7 +9,7 @@
 #include "common/sha256.h"
 #include "protocol/eval_config.h"
 #include "scoring/records.h"
-#include "tests/testing/pg_test.h"
+#include "tests/testing/seeded_pg_test.h"
 #include "tests/testing/status_matchers.h"
 
 namespace tw {
@@ -17,75 +17,15 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class TransferChecksTest : public ::tw::testing::PgTest {
+class TransferChecksTest : public ::tw::testing::SeededPgTest {
  protected:
   void SetUp() override {
-    PgTest::SetUp();
+    SeededPgTest::SetUp();
     if (HasFatalFailure()) return;
-    auto hashed = HashEvalConfig(EvalConfig{});
-    ASSERT_TRUE(hashed.ok());
-    config_ = ImportedEvalConfig{hashed->sha256, hashed->hash_version, hashed->canonical};
     AddDataset("imagenet", std::nullopt, 2000, "1");
     AddDataset("sketch", "imagenet", 1000, "1");
     AddDataset("imagenet-r", "imagenet", 1000, "1");
   }
-
-  void AddDataset(const std::string& name, std::optional<std::string> reference, int n,
-                  const std::string& content) {
-    DatasetRegistration reg;
-    reg.name = name;
-    reg.reference = reference;
-    reg.manifest_canonical = "{\"content\":\"" + name + content + "\"}";
-    reg.manifest_sha256 = Sha256Hex(reg.manifest_canonical);
-    reg.files_sha256 = Sha256Hex("files:" + name);
-    reg.num_files = n;
-    reg.total_bytes = 100 * n;
-    reg.root = "/data/" + name;
-    auto registered = store_->RegisterDataset(reg);
-    ASSERT_TRUE(registered.ok()) << registered.status().ToString();
-  }
-
-  CheckedCheckpoint AddCheckpoint(const std::string& run, const std::string& file, int step) {
-    CheckpointFileRegistration reg;
-    reg.run = run;
-    reg.file_name = file;
-    reg.sha256 = Sha256Hex(run + file);
-    reg.size_bytes = 10;
-    reg.step = step;
-    auto info = store_->RegisterCheckpointFile(reg);
-    EXPECT_TRUE(info.ok()) << info.status().ToString();
-    return CheckedCheckpoint{info.ok() ? info->id : 0, run + "/" + file, reg.sha256, step};
-  }
-
-  // Stores an evaluation whose first `correct` of `n` images are right.
-  void Evaluate(const CheckedCheckpoint& c, const std::string& dataset, int n, int correct) {
-    auto version = store_->GetDatasetVersion(dataset);
-    ASSERT_TRUE(version.ok());
-    std::vector<scoring::SampleRecord> records(n);
-    for (int i = 0; i < n; ++i) {
-      records[i].top5 = {0, -1, -1, -1, -1};
-      records[i].correct = records[i].correct5 = i < correct;
-      records[i].true_prob = 0.5f;
-    }
-    EvaluationRecord r;
-    auto key = EvaluatorEvaluationKey(c.sha256, std::nullopt, dataset, version->manifest_sha256,
-                                      config_.sha256, "test");
-    ASSERT_TRUE(key.ok());
-    r.evaluation_key = *key;
-    r.checkpoint_id = c.id;
-    r.dataset = dataset;
-    r.manifest_sha256 = version->manifest_sha256;
-    r.eval_config = config_;
-    r.top1 = 100.0 * correct / n;
-    r.num_samples = n;
-    r.predictions = scoring::EncodeRecords(records);
-    r.predictions_digest = scoring::RecordsDigest(r.predictions);
-    r.predictions_count = n;
-    auto id = store_->RecordEvaluation(r);
-    ASSERT_TRUE(id.ok()) << id.status().ToString();
-  }
-
-  ImportedEvalConfig config_;
 };
 
 TEST_F(TransferChecksTest, AnImagenetGainThatLosesOnAVariantIsARegressionFlaggedOnce) {
