@@ -704,15 +704,7 @@ void Daemon::State::CheckTransfer(QueueStore& store, const Claim& claim) {
   options.alpha = c.alpha;
   options.min_gain = c.min_gain;
   CheckedCheckpoint checkpoint{claim.checkpoint_id, claim.display_name, claim.checkpoint_sha256,
-                               std::nullopt};
-  // The step (from the sidecar) is what the alerts show next to the checkpoint's name.
-  CheckpointSelector selector;
-  selector.sha256_prefix = claim.checkpoint_sha256;
-  std::optional<std::string> run;
-  if (auto found = store.FindCheckpoints(selector); found.ok() && found->size() == 1) {
-    checkpoint.step = (*found)[0].step;
-    run = (*found)[0].run;
-  }
+                               claim.step};
   auto summary = RunTransferChecks(store, checkpoint, options);
   if (!summary.ok()) {
     // The evaluations are recorded; the checks run again with the checkpoint's next result.
@@ -730,8 +722,7 @@ void Daemon::State::CheckTransfer(QueueStore& store, const Claim& claim) {
 
   // A reference evaluated after the checkpoints that compare with it (a late file, a re-queued
   // job, a dataset added later): their checks missed these results; run them again.
-  if (!run) return;
-  auto dependents = DependentCheckpoints(store, claim.checkpoint_id, *run, options);
+  auto dependents = DependentCheckpoints(store, claim.checkpoint_id, claim.run, options);
   if (!dependents.ok()) {
     Log()->warn("re-checking after {}: {}", claim.display_name, dependents.status().ToString());
     errors->WithLabelValues({"analysis"}).Inc();
@@ -907,15 +898,30 @@ std::optional<std::string> QueryValue(const api::HttpRequest& request, const std
   return it->second;
 }
 
-StatusOr<int64_t> LimitParam(const api::HttpRequest& request, int64_t fallback) {
-  auto text = QueryValue(request, "limit");
-  if (!text) return fallback;
-  char* end = nullptr;
-  long long value = std::strtoll(text->c_str(), &end, 10);
-  if (text->empty() || *end != '\0' || value < 1 || value > 10000) {
-    return InvalidArgumentError("limit must be an integer from 1 to 10000");
+// Query parameters from outside: a missing one is nullopt, a malformed or out-of-range one an
+// InvalidArgument naming it and what it takes.
+StatusOr<std::optional<int64_t>> IntParam(const api::HttpRequest& request, const std::string& key,
+                                          int64_t low, int64_t high) {
+  auto text = QueryValue(request, key);
+  if (!text) return std::optional<int64_t>();
+  auto value = ParseInt64(*text);
+  if (!value.ok() || *value < low || *value > high) {
+    return InvalidArgumentError(key + " must be an integer from " + std::to_string(low) + " to " +
+                                std::to_string(high));
   }
-  return value;
+  return std::optional<int64_t>(*value);
+}
+
+StatusOr<std::optional<bool>> BoolParam(const api::HttpRequest& request, const std::string& key) {
+  auto text = QueryValue(request, key);
+  if (!text) return std::optional<bool>();
+  if (*text != "0" && *text != "1") return InvalidArgumentError(key + " must be 0 or 1");
+  return std::optional<bool>(*text == "1");
+}
+
+StatusOr<int64_t> LimitParam(const api::HttpRequest& request, int64_t fallback) {
+  TW_ASSIGN_OR_RETURN(std::optional<int64_t> limit, IntParam(request, "limit", 1, 10000));
+  return limit.value_or(fallback);
 }
 
 }  // namespace
@@ -1016,10 +1022,9 @@ std::vector<api::Route> Daemon::State::Routes() {
         options.run_glob = QueryValue(request, "run");
         options.kind = QueryValue(request, "kind");
         options.since = QueryValue(request, "since");
-        if (auto v = QueryValue(request, "unacknowledged")) {
-          if (*v != "0" && *v != "1") return InvalidArgumentError("unacknowledged must be 0 or 1");
-          options.unacknowledged = *v == "1";
-        }
+        TW_ASSIGN_OR_RETURN(std::optional<bool> unacknowledged,
+                            BoolParam(request, "unacknowledged"));
+        options.unacknowledged = unacknowledged.value_or(false);
         TW_ASSIGN_OR_RETURN(options.limit, LimitParam(request, 100));
         return cli::FlagsCommand(ctx, options);
       }));
@@ -1034,27 +1039,18 @@ std::vector<api::Route> Daemon::State::Routes() {
         for (auto it = range.first; it != range.second; ++it)
           options.report.datasets.push_back(it->second);
         options.report.run_glob = QueryValue(request, "run");
-        if (auto v = QueryValue(request, "top")) {
-          char* end = nullptr;
-          long long top = std::strtoll(v->c_str(), &end, 10);
-          if (v->empty() || *end != '\0' || top < 1 || top > 1000000) {
-            return InvalidArgumentError("top must be an integer from 1 to 1000000");
-          }
-          options.report.top = static_cast<int>(top);
-        }
+        TW_ASSIGN_OR_RETURN(std::optional<int64_t> top, IntParam(request, "top", 1, 1000000));
+        if (top) options.report.top = static_cast<int>(*top);
         if (auto v = QueryValue(request, "delta")) {
-          char* end = nullptr;
-          double delta = std::strtod(v->c_str(), &end);
-          if (v->empty() || *end != '\0' || !(delta >= 0) || delta > 100) {
+          auto delta = ParseDecimal(*v);
+          if (!delta.ok() || !(*delta >= 0) || *delta > 100) {
             return InvalidArgumentError("delta must be a number of points from 0 to 100");
           }
-          options.report.delta = delta;
+          options.report.delta = *delta;
         }
-        if (auto v = QueryValue(request, "exclude_imported")) {
-          if (*v != "0" && *v != "1")
-            return InvalidArgumentError("exclude_imported must be 0 or 1");
-          options.report.exclude_imported = *v == "1";
-        }
+        TW_ASSIGN_OR_RETURN(std::optional<bool> exclude_imported,
+                            BoolParam(request, "exclude_imported"));
+        options.report.exclude_imported = exclude_imported.value_or(false);
         return cli::Report(ctx, options);
       }));
   routes.push_back(command_route(

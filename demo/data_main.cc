@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "cli/exit_codes.h"
 #include "demo/demo_data.h"
 
 int main(int argc, char** argv) {
@@ -35,14 +36,7 @@ int main(int argc, char** argv) {
       options, [](const std::string& line) { std::printf("tw-demo-data: %s\n", line.c_str()); });
   if (!report.ok()) {
     std::fprintf(stderr, "tw-demo-data: error: %s\n", report.status().message().c_str());
-    switch (report.status().code()) {
-      case tw::StatusCode::kInvalidArgument:
-        return 2;
-      case tw::StatusCode::kNotFound:
-        return 3;
-      default:
-        return 1;
-    }
+    return tw::cli::ExitCodeFor(report.status());
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

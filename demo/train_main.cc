@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "cli/exit_codes.h"
 #include "demo/trainer.h"
 
 int main(int argc, char** argv) {
@@ -40,14 +41,7 @@ int main(int argc, char** argv) {
   });
   if (!reports.ok()) {
     std::fprintf(stderr, "tw-demo-train: error: %s\n", reports.status().message().c_str());
-    switch (reports.status().code()) {
-      case tw::StatusCode::kInvalidArgument:
-        return 2;
-      case tw::StatusCode::kNotFound:
-        return 3;
-      default:
-        return 1;
-    }
+    return tw::cli::ExitCodeFor(reports.status());
   }
   return 0;
 }

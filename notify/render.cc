@@ -148,7 +148,7 @@ std::string MoreVariants(size_t left_out) {
 
 // ---- Slack (Block Kit) ----
 
-std::string RenderSlack(const Facts& f) {
+Json SlackBody(const Facts& f) {
   Json blocks = Json::array();
   blocks.push_back({{"type", "header"},
                     {"text", {{"type", "plain_text"}, {"text", Truncate(f.title, kSlackHeader)}}}});
@@ -186,7 +186,7 @@ std::string RenderSlack(const Facts& f) {
                         {"text", Truncate("`" + SlackEscape(f.cli_hint) + "`", kSlackField)}}})}});
   }
   Json body = {{"text", SlackEscape(f.summary)}, {"blocks", blocks}};
-  return Dump(body);
+  return body;
 }
 
 // ---- Mattermost (message attachments) ----
@@ -198,7 +198,7 @@ std::string Color(const FlagEvent& e) {
   return "#2F80ED";
 }
 
-std::string RenderMattermost(const FlagEvent& e, const Facts& f) {
+Json MattermostBody(const FlagEvent& e, const Facts& f) {
   Json fields = Json::array();
   for (const auto& [name, value] : f.fields) {
     fields.push_back({{"short", name != "Reference"}, {"title", name}, {"value", value}});
@@ -215,14 +215,14 @@ std::string RenderMattermost(const FlagEvent& e, const Facts& f) {
   attachment["fields"] = fields;
   if (!f.cli_hint.empty()) attachment["footer"] = f.cli_hint;
   Json body = {{"text", f.summary}, {"attachments", Json::array({attachment})}};
-  return Dump(body);
+  return body;
 }
 
 // ---- Discord (embeds) ----
 
 int DiscordColor(const FlagEvent& e) { return std::stoi(Color(e).substr(1), nullptr, 16); }
 
-std::string RenderDiscord(const FlagEvent& e, const Facts& f) {
+Json DiscordBody(const FlagEvent& e, const Facts& f) {
   std::string title = Truncate(f.title, kDiscordTitle);
   std::string footer = Truncate(f.cli_hint, kDiscordFooter);
   std::vector<std::pair<std::string, std::string>> fields;
@@ -269,12 +269,12 @@ std::string RenderDiscord(const FlagEvent& e, const Facts& f) {
   Json body = {{"content", Truncate(f.summary, 2000)},
                {"allowed_mentions", {{"parse", Json::array()}}},
                {"embeds", Json::array({embed})}};
-  return Dump(body);
+  return body;
 }
 
 // ---- Microsoft Teams (Workflows: an Adaptive Card 1.4) ----
 
-std::string RenderTeams(const FlagEvent& e, const Facts& f) {
+Json TeamsBody(const FlagEvent& e, const Facts& f) {
   Json body = Json::array();
   body.push_back({{"type", "TextBlock"},
                   {"size", "Large"},
@@ -319,12 +319,12 @@ std::string RenderTeams(const FlagEvent& e, const Facts& f) {
       {"attachments", Json::array({{{"contentType", "application/vnd.microsoft.card.adaptive"},
                                     {"contentUrl", nullptr},
                                     {"content", card}}})}};
-  return Dump(message);
+  return message;
 }
 
 // ---- Generic: the event (schemas/webhook-event.schema.json) ----
 
-std::string RenderGeneric(const FlagEvent& e) {
+Json GenericBody(const FlagEvent& e) {
   Json variants = Json::array();
   for (const VariantResult& v : e.variants) {
     variants.push_back({{"dataset", v.dataset},
@@ -359,7 +359,7 @@ std::string RenderGeneric(const FlagEvent& e) {
   data["error"] = e.error ? Json(*e.error) : Json(nullptr);
   Json body = {
       {"type", "transferwatch." + e.event_type}, {"timestamp", e.created_at}, {"data", data}};
-  return Dump(body);
+  return body;
 }
 
 }  // namespace
@@ -414,26 +414,37 @@ std::string_view WebhookFormatName(WebhookFormat format) {
   return "generic";
 }
 
-StatusOr<std::string> RenderMessage(WebhookFormat format, const FlagEvent& event) {
+namespace {
+
+// The body of one event's message, as JSON.
+StatusOr<Json> MessageBody(WebhookFormat format, const FlagEvent& event) {
   StatusOr<Facts> facts = MakeFacts(event);
   if (!facts.ok()) return facts.status();
+  switch (format) {
+    case WebhookFormat::kSlack:
+      return SlackBody(*facts);
+    case WebhookFormat::kMattermost:
+      return MattermostBody(event, *facts);
+    case WebhookFormat::kDiscord:
+      return DiscordBody(event, *facts);
+    case WebhookFormat::kTeams:
+      return TeamsBody(event, *facts);
+    case WebhookFormat::kGeneric:
+      return GenericBody(event);
+  }
+  return InvalidArgumentError("unknown webhook format");
+}
+
+}  // namespace
+
+StatusOr<std::string> RenderMessage(WebhookFormat format, const FlagEvent& event) {
   try {
-    switch (format) {
-      case WebhookFormat::kSlack:
-        return RenderSlack(*facts);
-      case WebhookFormat::kMattermost:
-        return RenderMattermost(event, *facts);
-      case WebhookFormat::kDiscord:
-        return RenderDiscord(event, *facts);
-      case WebhookFormat::kTeams:
-        return RenderTeams(event, *facts);
-      case WebhookFormat::kGeneric:
-        return RenderGeneric(event);
-    }
+    StatusOr<Json> body = MessageBody(format, event);
+    if (!body.ok()) return body.status();
+    return Dump(*body);
   } catch (const std::exception& e) {  // nlohmann::json; should not happen with `replace`
     return InternalError(std::string("rendering a webhook message failed: ") + e.what());
   }
-  return InvalidArgumentError("unknown webhook format");
 }
 
 namespace {
@@ -488,9 +499,9 @@ size_t DiscordEmbedSize(const Json& embed) {
 StatusOr<std::string> RenderDigest(WebhookFormat format, const std::vector<FlagEvent>& events) {
   std::vector<Json> singles;
   for (const FlagEvent& e : events) {
-    auto one = RenderMessage(format, e);
+    StatusOr<Json> one = MessageBody(format, e);
     if (!one.ok()) return one.status();
-    singles.push_back(Json::parse(*one));
+    singles.push_back(std::move(*one));
   }
   std::string summary = DigestSummary(events);
   switch (format) {
@@ -578,7 +589,7 @@ StatusOr<std::string> RenderMessages(WebhookFormat format, const std::vector<Fla
   if (events.size() == 1) return RenderMessage(format, events[0]);
   try {
     return RenderDigest(format, events);
-  } catch (const std::exception& e) {  // nlohmann::json parsing our own output
+  } catch (const std::exception& e) {  // nlohmann::json; should not happen with `replace`
     return InternalError(std::string("rendering a webhook digest failed: ") + e.what());
   }
 }

@@ -4,9 +4,6 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include <chrono>
-#include <random>
-
 namespace tw::notify {
 namespace {
 
@@ -92,34 +89,6 @@ StatusOr<std::string> Sign(const std::vector<std::string>& secrets, std::string_
     header += Base64Encode(std::string_view(reinterpret_cast<const char*>(mac), mac_len));
   }
   return header;
-}
-
-std::string NewMessageId() {
-  static constexpr char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-  // 128 bits: 48-bit milliseconds since the epoch, then 80 random bits.
-  unsigned char bytes[16];
-  uint64_t ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-  for (int i = 0; i < 6; ++i) bytes[i] = static_cast<unsigned char>(ms >> (8 * (5 - i)));
-  if (RAND_bytes(bytes + 6, 10) != 1) {
-    std::random_device rd;  // the CSPRNG failed: uniqueness still matters, secrecy does not
-    for (int i = 6; i < 16; ++i) bytes[i] = static_cast<unsigned char>(rd());
-  }
-  // 26 characters of 5 bits = 130 bits; the first character carries the top 3 bits.
-  std::string id = "msg_";
-  for (int c = 0; c < 26; ++c) {
-    int bit = c * 5 - 2;  // position of this character's first bit in the 128-bit number
-    int value = 0;
-    for (int b = 0; b < 5; ++b) {
-      int pos = bit + b;
-      int v = 0;
-      if (pos >= 0) v = (bytes[pos / 8] >> (7 - pos % 8)) & 1;
-      value = (value << 1) | v;
-    }
-    id += kCrockford[value];
-  }
-  return id;
 }
 
 }  // namespace tw::notify

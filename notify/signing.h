@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/message_id.h"
 #include "common/status.h"
 
 namespace tw::notify {
@@ -32,6 +33,6 @@ StatusOr<std::string> Sign(const std::vector<std::string>& secrets, std::string_
 
 // "msg_" + 26 Crockford base32 characters (ULID layout: 48-bit millisecond time, then 80
 // random bits), so ids sort by creation time. Used as the `webhook-id`, stable across retries.
-std::string NewMessageId();
+using ::tw::NewMessageId;
 
 }  // namespace tw::notify

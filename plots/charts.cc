@@ -27,6 +27,23 @@ const char* Colour(size_t index) { return kPalette[index % (sizeof kPalette / si
 
 bool Finite(double x, double y) { return std::isfinite(x) && std::isfinite(y); }
 
+// The data's extent over the finite points, and how many points are drawn and skipped.
+struct Extent {
+  size_t drawn = 0, skipped = 0;
+  double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
+  void Add(double x, double y) {
+    if (!Finite(x, y)) {
+      ++skipped;
+      return;
+    }
+    ++drawn;
+    x_lo = std::min(x_lo, x);
+    x_hi = std::max(x_hi, x);
+    y_lo = std::min(y_lo, y);
+    y_hi = std::max(y_hi, y);
+  }
+};
+
 // Element ids must be unique in a page that inlines several charts, and ours must not carry
 // markup: only [A-Za-z0-9_-] survive.
 std::string SafeId(const std::string& id) {
@@ -163,29 +180,19 @@ void DrawMarkerShape(std::ostringstream& out, const std::string& kind, double x,
 
 std::string RenderLineChart(const LineChart& chart) {
   const std::string id = SafeId(chart.id);
-  size_t drawn = 0, skipped = 0;
-  double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
+  Extent extent;
   for (const Series& s : chart.series) {
-    for (const Point& p : s.points) {
-      if (!Finite(p.x, p.y)) {
-        ++skipped;
-        continue;
-      }
-      ++drawn;
-      x_lo = std::min(x_lo, p.x);
-      x_hi = std::max(x_hi, p.x);
-      y_lo = std::min(y_lo, p.y);
-      y_hi = std::max(y_hi, p.y);
-    }
+    for (const Point& p : s.points) extent.Add(p.x, p.y);
   }
   std::ostringstream out;
-  OpenSvg(out, chart.width, chart.height, "line", chart.title, drawn, skipped);
-  if (drawn == 0) {
+  OpenSvg(out, chart.width, chart.height, "line", chart.title, extent.drawn, extent.skipped);
+  if (extent.drawn == 0) {
     DrawNoData(out, chart.width, chart.height);
     out << "</svg>\n";
     return out.str();
   }
-  const Frame f = MakeFrame(chart.width, chart.height, x_lo, x_hi, y_lo, y_hi);
+  const Frame f =
+      MakeFrame(chart.width, chart.height, extent.x_lo, extent.x_hi, extent.y_lo, extent.y_hi);
   DrawAxes(out, f, id, chart.x_label, chart.y_label);
 
   std::map<std::string, size_t> colour_of;  // series name -> palette index
@@ -264,27 +271,17 @@ std::string RenderLineChart(const LineChart& chart) {
 
 std::string RenderScatter(const ScatterPlot& plot) {
   const std::string id = SafeId(plot.id);
-  size_t drawn = 0, skipped = 0;
-  double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
-  for (const ScatterPoint& p : plot.points) {
-    if (!Finite(p.x, p.y)) {
-      ++skipped;
-      continue;
-    }
-    ++drawn;
-    x_lo = std::min(x_lo, p.x);
-    x_hi = std::max(x_hi, p.x);
-    y_lo = std::min(y_lo, p.y);
-    y_hi = std::max(y_hi, p.y);
-  }
+  Extent extent;
+  for (const ScatterPoint& p : plot.points) extent.Add(p.x, p.y);
   std::ostringstream out;
-  OpenSvg(out, plot.width, plot.height, "scatter", plot.title, drawn, skipped);
-  if (drawn == 0) {
+  OpenSvg(out, plot.width, plot.height, "scatter", plot.title, extent.drawn, extent.skipped);
+  if (extent.drawn == 0) {
     DrawNoData(out, plot.width, plot.height);
     out << "</svg>\n";
     return out.str();
   }
-  const Frame f = MakeFrame(plot.width, plot.height, x_lo, x_hi, y_lo, y_hi);
+  const Frame f =
+      MakeFrame(plot.width, plot.height, extent.x_lo, extent.x_hi, extent.y_lo, extent.y_hi);
   DrawAxes(out, f, id, plot.x_label, plot.y_label);
 
   // y = x where the two ranges overlap: above it a model does better on the variant.

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "analysis/paired.h"
+#include "common/message_id.h"
 #include "common/time_util.h"
 #include "reports/correctness_cache.h"
 #include "scoring/records.h"
@@ -15,16 +15,6 @@ namespace {
 
 using Json = nlohmann::json;
 using reports_internal::CorrectnessCache;
-
-// "msg_" and 26 characters of Crockford base32: the event's webhook-id.
-std::string NewEventId() {
-  static const char* alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-  std::random_device device;
-  std::mt19937_64 random(device());
-  std::string id = "msg_";
-  for (int i = 0; i < 26; ++i) id += alphabet[random() % 32];
-  return id;
-}
 
 PairedNumbers Numbers(const analysis::PairedComparison& c) {
   PairedNumbers n;
@@ -192,7 +182,7 @@ StatusOr<TransferCheckSummary> RunTransferChecks(Store& store, const CheckedChec
           {"min_gain", options.min_gain},
           {"created_at", FormatIso8601Utc(std::chrono::system_clock::now())}};
       OutboxEvent event;
-      event.event_id = NewEventId();
+      event.event_id = NewMessageId();
       event.event_type = type;
       event.dedup_key =
           type + ":" + std::to_string(checkpoint_id) + ":" + std::to_string(ref.checkpoint_id);
@@ -211,15 +201,9 @@ StatusOr<std::vector<CheckedCheckpoint>> DependentCheckpoints(Store& store, int6
                                                               const TransferCheckOptions& options,
                                                               int limit) {
   std::vector<CheckedCheckpoint> out;
-  // Only this run's checkpoints: the run name as a glob with its special characters escaped.
-  std::string run_glob;
-  for (char ch : run) {
-    if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\') run_glob += '\\';
-    run_glob += ch;
-  }
   CheckpointFilter filter;
   filter.origin = "file";
-  filter.run_glob = run_glob;
+  filter.run = run;
   TW_ASSIGN_OR_RETURN(std::vector<CheckpointInfo> all, store.ListCheckpoints(filter));
   auto self = std::find_if(all.begin(), all.end(),
                            [&](const CheckpointInfo& c) { return c.id == checkpoint_id; });
@@ -228,25 +212,18 @@ StatusOr<std::vector<CheckedCheckpoint>> DependentCheckpoints(Store& store, int6
                          run + "'");
   }
   const CheckpointInfo checkpoint = *self;
-  // "Later" as ReferenceCheckpoints orders a run: by step when both have one, else by
+  // A run's order as ReferenceCheckpoints sees it: by step when both have one, else by
   // registration.
-  auto later = [&](const CheckpointInfo& c) {
-    if (c.step && checkpoint.step && *c.step != *checkpoint.step) return *c.step > *checkpoint.step;
-    if (c.created_at != checkpoint.created_at) return c.created_at > checkpoint.created_at;
-    return c.id > checkpoint.id;
+  auto before = [](const CheckpointInfo& a, const CheckpointInfo& b) {
+    if (a.step && b.step && *a.step != *b.step) return *a.step < *b.step;
+    if (a.created_at != b.created_at) return a.created_at < b.created_at;
+    return a.id < b.id;
   };
   std::vector<CheckpointInfo> successors;
   for (const CheckpointInfo& c : all) {
-    if (c.id != checkpoint.id && c.run == run && c.evaluations > 0 && later(c)) {
-      successors.push_back(c);
-    }
+    if (c.evaluations > 0 && before(checkpoint, c)) successors.push_back(c);
   }
-  std::sort(successors.begin(), successors.end(),
-            [&](const CheckpointInfo& a, const CheckpointInfo& b) {
-              if (a.step && b.step && *a.step != *b.step) return *a.step < *b.step;
-              if (a.created_at != b.created_at) return a.created_at < b.created_at;
-              return a.id < b.id;
-            });
+  std::sort(successors.begin(), successors.end(), before);
   if (successors.size() > static_cast<size_t>(limit)) successors.resize(limit);
   for (const CheckpointInfo& s : successors) {
     TW_ASSIGN_OR_RETURN(std::vector<ReferenceCheckpoint> references,

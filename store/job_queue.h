@@ -81,6 +81,8 @@ struct Claim {
   int64_t checkpoint_id = 0;
   std::string checkpoint_sha256;
   std::string display_name;
+  std::string run;                       // the run the checkpoint belongs to
+  std::optional<int64_t> step;           // from its sidecar or name, when known
   std::vector<std::string> paths;        // where the bytes were seen on `host`, newest first
   std::optional<std::string> arch_path;  // the run's architecture file, when set
   std::vector<ClaimedJob> jobs;

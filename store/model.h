@@ -99,6 +99,7 @@ struct CheckpointFilter {
   std::optional<std::string> origin;     // "file" | "import"
   std::optional<std::string> name_glob;  // matched against display_name
   std::optional<std::string> run_glob;
+  std::optional<std::string> run;  // exactly this run (no glob characters to escape)
   std::optional<int64_t> limit;
 };
 

@@ -67,6 +67,10 @@ std::string DoubleParam(double value) {
   return buf;
 }
 
+int64_t ToEpochMicros(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
 TimePoint FromEpochMicros(int64_t micros) {
   return TimePoint(
       std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(micros)));

@@ -54,6 +54,12 @@ std::optional<T> OptionalField(const pqxx::field& field) {
 
 TimePoint FromEpochMicros(int64_t micros);
 
+// The other direction: a time bound as a parameter (epoch microseconds, exact) ...
+int64_t ToEpochMicros(TimePoint t);
+// ... and the SQL that turns that parameter ("$3") back into a timestamptz.
+#define TW_PG_TIMESTAMP_FROM_MICROS(param) \
+  "('epoch'::timestamptz + " param "::bigint * interval '1 microsecond')"
+
 // Collects WHERE conditions and their bound parameters: only the filters a query uses appear in
 // its SQL, so PostgreSQL plans each shape with its indexes (an "$1 IS NULL OR ..." catch-all
 // defeats them). Every value from outside is a parameter; the SQL text is ours.

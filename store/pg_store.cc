@@ -412,6 +412,7 @@ StatusOr<std::vector<CheckpointInfo>> PgStore::ListCheckpoints(const CheckpointF
   if (filter.origin) sql.Where("c.origin = " + sql.Param(*filter.origin));
   if (filter.name_glob) TW_RETURN_IF_ERROR(AddDisplayNameGlob(sql, *filter.name_glob));
   if (filter.run_glob) TW_RETURN_IF_ERROR(AddRunGlob(sql, *filter.run_glob));
+  if (filter.run) sql.Where("r.name = " + sql.Param(*filter.run));
   std::string text = CheckpointSelect() + sql.WhereClause() + " ORDER BY 3, c.id";
   if (filter.limit) text += " LIMIT " + sql.Param(std::to_string(*filter.limit)) + "::bigint";
   return PgCall("listing checkpoints", [&]() -> StatusOr<std::vector<CheckpointInfo>> {

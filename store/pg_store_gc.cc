@@ -12,12 +12,8 @@ using pg::PgCall;
 
 namespace {
 
-int64_t EpochMicros(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-
 // The cutoff parameter $1 (epoch microseconds) as a timestamptz, exactly.
-constexpr const char* kCutoff = "('epoch'::timestamptz + $1::bigint * interval '1 microsecond')";
+constexpr const char* kCutoff = TW_PG_TIMESTAMP_FROM_MICROS("$1");
 
 // Per-sample predictions of evaluations recorded before the cutoff, but never a pinned
 // baseline's: every new checkpoint is paired with those.
@@ -53,7 +49,7 @@ StatusOr<GcReport> PgStore::CollectGarbage(const GcOptions& options) {
                  options.now - options.per_sample_older_than};
     TW_RETURN_IF_ERROR(PgCall("pruning per-sample predictions", [&] {
       pqxx::work tx(impl_->conn);
-      const int64_t cutoff = EpochMicros(c.cutoff);
+      const int64_t cutoff = pg::ToEpochMicros(c.cutoff);
       auto figures = tx.exec_params1(
           "SELECT count(*), coalesce(sum(pg_column_size(p.data) + pg_column_size(p.digest) + "
           "  pg_column_size(p.format) + pg_column_size(p.num_samples) + "
@@ -83,7 +79,7 @@ StatusOr<GcReport> PgStore::CollectGarbage(const GcOptions& options) {
     GcCategory c{"dead jobs", "jobs", options.now - options.dead_jobs_older_than};
     TW_RETURN_IF_ERROR(PgCall("compacting dead jobs", [&] {
       pqxx::work tx(impl_->conn);
-      const int64_t cutoff = EpochMicros(c.cutoff);
+      const int64_t cutoff = pg::ToEpochMicros(c.cutoff);
       // What goes is the error history beyond the empty array that stays.
       auto figures = tx.exec_params1(
           "SELECT count(*), coalesce(sum(pg_column_size(j.errors) - "
@@ -113,7 +109,7 @@ StatusOr<GcReport> PgStore::CollectGarbage(const GcOptions& options) {
     GcCategory c{"delivered webhook events", "events", options.now - options.delivered_older_than};
     TW_RETURN_IF_ERROR(PgCall("pruning delivered webhook events", [&] {
       pqxx::work tx(impl_->conn);
-      const int64_t cutoff = EpochMicros(c.cutoff);
+      const int64_t cutoff = pg::ToEpochMicros(c.cutoff);
       // Lock the candidates and their deliveries, then count again: a replay (which turns a
       // delivery back to pending) either committed before the lock, and the event no longer
       // qualifies, or waits until this transaction is over.

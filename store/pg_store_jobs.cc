@@ -294,7 +294,7 @@ StatusOr<std::optional<Claim>> PgStore::ClaimOnce(const ClaimRequest& request,
         "  j.eval_config_hash_version, j.eval_config, j.arch_sha256, "
         "  d.id, d.name, ref.name, v.version, v.manifest_sha256, m.files_sha256, m.num_files, "
         "  m.total_bytes, v.root, v.default_config::text, d.protocol::text, "
-        "  c.id, c.sha256, r.name || '/' || c.name, r.arch_path, v.id "
+        "  c.id, c.sha256, r.name || '/' || c.name, r.arch_path, v.id, r.name, c.step "
         "FROM tw.jobs j JOIN tw.dataset_versions v ON v.id = j.dataset_version_id "
         "  JOIN tw.datasets d ON d.id = v.dataset_id "
         "  LEFT JOIN tw.datasets ref ON ref.id = d.reference_id "
@@ -330,6 +330,8 @@ StatusOr<std::optional<Claim>> PgStore::ClaimOnce(const ClaimRequest& request,
       claim.display_name = row[21].as<std::string>();
       claim.arch_path = OptionalField<std::string>(row[22]);
       job.version.version_id = row[23].as<int64_t>();
+      claim.run = row[24].as<std::string>();
+      claim.step = OptionalField<int64_t>(row[25]);
       claim.jobs.push_back(std::move(job));
     }
     auto paths = tx.exec_params(

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "common/sha256.h"
+#include "common/message_id.h"
 #include "common/time_util.h"
 #include "store/pg_internal.h"
 #include "store/pg_store.h"
@@ -18,6 +18,7 @@ using pg::ParseTextArray;
 using pg::PgCall;
 using pg::SqlBuilder;
 using pg::TextArray;
+using pg::ToEpochMicros;
 
 namespace {
 
@@ -77,39 +78,12 @@ Status PgStore::RemoveWebhook(int64_t id) {
 namespace {
 
 // The webhook-id of a message of several events: derived from its events (sorted), so it is
-// the same whichever daemon forms it. "msg_" and 26 Crockford base32 characters, like event ids.
+// the same whichever daemon forms it.
 std::string BatchMessageId(std::vector<std::string> event_ids) {
   std::sort(event_ids.begin(), event_ids.end());
-  Sha256Hasher hasher;
-  for (const auto& id : event_ids) {
-    hasher.Update(id);
-    hasher.Update("\n");
-  }
-  auto digest = hasher.Finish();
-  static const char* alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-  std::string id = "msg_";
-  uint32_t buffer = 0;
-  int bits = 0;
-  size_t next = 0;
-  while (id.size() < 4 + 26) {
-    if (bits < 5) {
-      buffer = (buffer << 8) | digest[next++];
-      bits += 8;
-    }
-    id += alphabet[(buffer >> (bits - 5)) & 31];
-    bits -= 5;
-  }
-  return id;
-}
-
-std::string EpochMicrosParam(TimePoint t) {
-  return std::to_string(
-      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count());
-}
-
-// SQL for a bound epoch-microseconds parameter as timestamptz, exactly.
-std::string AsTimestamp(const std::string& param) {
-  return "('epoch'::timestamptz + " + param + "::bigint * interval '1 microsecond')";
+  std::string seed;
+  for (const auto& id : event_ids) seed += id + "\n";
+  return DerivedMessageId(seed);
 }
 
 }  // namespace
@@ -117,7 +91,7 @@ std::string AsTimestamp(const std::string& param) {
 StatusOr<std::vector<DueMessage>> PgStore::ClaimDueMessages(const MessageClaim& claim) {
   return PgCall("claiming webhook messages", [&]() -> StatusOr<std::vector<DueMessage>> {
     pqxx::work tx(impl_->conn);
-    std::string now = EpochMicrosParam(claim.now);
+    const int64_t now = ToEpochMicros(claim.now);
     // Lock the destinations that have due events first (SKIP LOCKED: another daemon claiming
     // for one of them keeps it, and we never wait), so counting a destination's recent messages
     // and claiming new ones is one step per destination across daemons.
@@ -125,8 +99,10 @@ StatusOr<std::vector<DueMessage>> PgStore::ClaimDueMessages(const MessageClaim& 
         std::string("SELECT ") + kWebhookColumns +
             " FROM tw.webhooks w WHERE EXISTS (SELECT 1 FROM tw.deliveries d "
             "  WHERE d.webhook_id = w.id AND d.state = 'pending' AND d.next_attempt_at <= " +
-            AsTimestamp("$1") + "  AND (d.lease_expires_at IS NULL OR d.lease_expires_at < " +
-            AsTimestamp("$1") + ")) ORDER BY w.id FOR UPDATE OF w SKIP LOCKED",
+            std::string(TW_PG_TIMESTAMP_FROM_MICROS("$1")) +
+            "  AND (d.lease_expires_at IS NULL OR d.lease_expires_at < " +
+            std::string(TW_PG_TIMESTAMP_FROM_MICROS("$1")) +
+            ")) ORDER BY w.id FOR UPDATE OF w SKIP LOCKED",
         now);
     std::vector<DueMessage> out;
     for (const auto& hook_row : hooks) {
@@ -137,7 +113,8 @@ StatusOr<std::vector<DueMessage>> PgStore::ClaimDueMessages(const MessageClaim& 
         auto recent = tx.exec_params(
             "SELECT count(DISTINCT message_id) FROM tw.deliveries WHERE webhook_id = $1 "
             "AND last_attempt_at > " +
-                AsTimestamp("$2") + " - interval '60 seconds' AND message_id IS NOT NULL",
+                std::string(TW_PG_TIMESTAMP_FROM_MICROS("$2")) +
+                " - interval '60 seconds' AND message_id IS NOT NULL",
             webhook.id, now);
         int spent = recent[0][0].as<int>();
         budget = std::min(budget, claim.max_messages_per_minute - spent);
@@ -148,8 +125,9 @@ StatusOr<std::vector<DueMessage>> PgStore::ClaimDueMessages(const MessageClaim& 
               std::string(TW_PG_EPOCH_MICROS("o.created_at")) +
               " FROM tw.deliveries d JOIN tw.outbox o ON o.id = d.outbox_id "
               "WHERE d.webhook_id = $1 AND d.state = 'pending' AND d.next_attempt_at <= " +
-              AsTimestamp("$2") + " AND (d.lease_expires_at IS NULL OR d.lease_expires_at < " +
-              AsTimestamp("$2") +
+              std::string(TW_PG_TIMESTAMP_FROM_MICROS("$2")) +
+              " AND (d.lease_expires_at IS NULL OR d.lease_expires_at < " +
+              std::string(TW_PG_TIMESTAMP_FROM_MICROS("$2")) +
               ") ORDER BY d.next_attempt_at, o.created_at, d.id FOR UPDATE OF d",
           webhook.id, now);
       // Retries first, as they were (same id, same events); then the new events, coalesced.
@@ -200,10 +178,10 @@ StatusOr<std::vector<DueMessage>> PgStore::ClaimDueMessages(const MessageClaim& 
         tx.exec_params(
             "UPDATE tw.deliveries SET lease_token = $1, "
             "  lease_expires_at = " +
-                AsTimestamp("$2") +
+                std::string(TW_PG_TIMESTAMP_FROM_MICROS("$2")) +
                 " + ($3::bigint * interval '1 millisecond'), message_id = $4, "
                 "  last_attempt_at = " +
-                AsTimestamp("$2") + " WHERE id = ANY($5::bigint[])",
+                std::string(TW_PG_TIMESTAMP_FROM_MICROS("$2")) + " WHERE id = ANY($5::bigint[])",
             claim.lease_token, now, std::to_string(claim.lease.count()), m.message_id,
             TextArray(delivery_ids));
         out.push_back(std::move(m));
@@ -225,15 +203,15 @@ Status PgStore::FinishMessage(const DueMessage& message, const std::string& leas
     auto rows = tx.exec_params(
         "UPDATE tw.deliveries SET state = $3, attempts = attempts + 1, "
         "  next_attempt_at = " +
-            AsTimestamp("$4") +
+            std::string(TW_PG_TIMESTAMP_FROM_MICROS("$4")) +
             ", last_status = $5::integer, last_error = $6, lease_token = NULL, "
             "  lease_expires_at = NULL, "
             "  delivered_at = CASE WHEN $3 = 'delivered' THEN " +
-            AsTimestamp("$7") +
+            std::string(TW_PG_TIMESTAMP_FROM_MICROS("$7")) +
             " END "
             "WHERE id = ANY($1::bigint[]) AND lease_token = $2 AND state = 'pending' RETURNING id",
-        TextArray(ids), lease_token, update.state, EpochMicrosParam(update.next_attempt_at),
-        NullableText(status), NullableText(update.last_error), EpochMicrosParam(update.now));
+        TextArray(ids), lease_token, update.state, ToEpochMicros(update.next_attempt_at),
+        NullableText(status), NullableText(update.last_error), ToEpochMicros(update.now));
     if (rows.size() != ids.size()) {
       // Another sender took the message over (our lease expired): record nothing.
       return FailedPreconditionError("message " + message.message_id +
