@@ -390,8 +390,15 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(ServerOptions options,
     server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server.set_read_timeout(opts.read_timeout);
     server.set_write_timeout(opts.write_timeout);
-    server.set_keep_alive_max_count(100);
+    // A keep-alive connection holds a pool thread while it lasts; with more clients than
+    // threads the others wait. Ten requests per connection keeps that wait short (with 100,
+    // 32 clients on 4 threads saw 5 s waits in the soak).
+    server.set_keep_alive_max_count(10);
     server.set_keep_alive_timeout(1);  // an idle keep-alive connection holds a pool thread
+    // Headers and body leave in separate writes: with Nagle on, the body waits for the
+    // client's delayed ACK (40 ms on Linux), which capped a keep-alive connection at ~20
+    // requests/s (bench/soak before/after in docs/reliability.md).
+    server.set_tcp_nodelay(true);
     server.set_payload_max_length(opts.max_body_bytes);
     // httplib's default also sets SO_REUSEPORT, which lets a second daemon bind the same port
     // and silently share its connections; take only SO_REUSEADDR (restart without TIME_WAIT).

@@ -96,6 +96,9 @@ inline constexpr std::string_view kBrowserPagePolicy =
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'";
 
+// The server's default pool size; the daemon sizes its pool of API database connections by it.
+inline constexpr int kDefaultServerThreads = 4;
+
 struct ServerOptions {
   std::string bind_host = "127.0.0.1";
   int port = 8470;                   // 0 = any free port (tests)
@@ -108,7 +111,7 @@ struct ServerOptions {
   // beyond what the read timeout allows.
   size_t max_header_bytes = 8192;
   std::chrono::milliseconds read_timeout{5000}, write_timeout{5000};
-  int threads = 4;
+  int threads = kDefaultServerThreads;
   // How long a browser's session cookie (sessions.h) stays valid; only used with a token.
   std::chrono::seconds session_max_age{std::chrono::hours(12)};
 };

@@ -279,6 +279,11 @@ class ConfigDocBuilder {
     switch (type) {
       case ConfigType::kString:
         if (const auto* v = node.as_string()) {
+          // Values are paths, URLs and names: the kernel and libpq read them only up to a NUL,
+          // so "/a\u0000/../../b" would mean something other than what the file shows.
+          if (v->get().find('\0') != std::string::npos) {
+            return Add(line, column, "key '" + key + "' must not contain a NUL byte (\\u0000)");
+          }
           entry.value = v->get();
         } else {
           return TypeError(key, type, node, line, column);
@@ -323,6 +328,9 @@ class ConfigDocBuilder {
                        "key '" + key + "' must be an array of strings, but element " +
                            std::to_string(i) + " (counting from 0) is " +
                            std::string(NodePhrase(element)));
+          }
+          if (s->get().find('\0') != std::string::npos) {
+            return Add(line, column, "key '" + key + "' must not contain a NUL byte (\\u0000)");
           }
           list.push_back(s->get());
         }

@@ -84,6 +84,10 @@ StatusOr<UserIdentity> FromPasswd(struct passwd* pw, const std::string& what) {
     if (::setgroups(groups.size(), groups.data()) != 0) fail("setgroups");
     if (::setgid(spec.run_as->gid) != 0) fail("setgid");
     if (::setuid(spec.run_as->uid) != 0) fail("setuid");
+    // A change of effective uid or gid clears the parent-death signal (prctl(2)): armed again,
+    // or a daemon SIGKILLed as root leaves its evaluator running (found by scripts/chaos).
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("prctl");
+    if (::getppid() != parent) ::_exit(127);
   }
   if (!spec.working_directory.empty() && ::chdir(spec.working_directory.c_str()) != 0) {
     fail("chdir");

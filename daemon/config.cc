@@ -69,7 +69,18 @@ Status PositiveDuration(const ConfigDoc& doc, std::string_view key, std::chrono:
 
 }  // namespace
 
+// Durations are compared, doubled and added to clock readings in nanoseconds: ten years keeps
+// all of that far from int64 overflow (292 years of nanoseconds), which "9223372036854775807ms"
+// reached (found by fuzz/daemon_config_fuzzer.cc).
+constexpr std::chrono::hours kMaxDuration{24 * 3650};
+
 StatusOr<DaemonConfig> DaemonConfigFromDoc(const ConfigDoc& doc) {
+  for (const auto& spec : DaemonConfigKeys()) {
+    if (spec.type != ConfigType::kDuration) continue;
+    if (auto v = doc.GetDuration(spec.key); v && *v > kMaxDuration) {
+      return doc.ErrorAt(spec.key, "must be at most 3650d (ten years)");
+    }
+  }
   DaemonConfig c;
   if (auto v = doc.GetStringList("watch.roots")) c.watch_roots = *v;
   if (auto v = doc.GetStringList("watch.patterns")) {

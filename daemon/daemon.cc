@@ -125,8 +125,14 @@ struct Daemon::State {
   std::atomic<bool> database_up{false};
   std::atomic<int> api_port{0};
 
+  // API handlers run on the HTTP server's threads, each with a connection of its own: a pool
+  // of at most kApiConnections (one per server thread), opened on demand; one that answered
+  // 503 (the database went away) is dropped. One shared connection serialised every request.
+  static constexpr int kApiConnections = api::kDefaultServerThreads;
   std::mutex api_store_mu;
-  std::unique_ptr<QueueStore> api_store;
+  std::condition_variable api_store_cv;
+  std::vector<std::unique_ptr<QueueStore>> idle_api_stores;
+  int api_stores_open = 0;
 
   // The sender waits here between polls; notified on NOTIFY and on stop.
   std::mutex send_mu;
@@ -259,7 +265,14 @@ struct Daemon::State {
   // Delivers outbox events to webhooks (any daemon may; a lease makes one send each attempt).
   void SenderLoop();
   // Compares a freshly evaluated checkpoint with its references and records flags + events.
-  void CheckTransfer(QueueStore& store, const Claim& claim);
+  // Runs a checkpoint's transfer checks and re-checks the later checkpoints of its run that
+  // compare with it; then clears its owed-checks mark (store.h). False when something failed:
+  // the mark stays, and a planner's sweep (SweepChecksDue) runs them again.
+  bool CheckTransfer(QueueStore& store, const CheckedCheckpoint& checkpoint,
+                     const std::string& run);
+  // Runs the checks still owed a lease after their result was recorded: the daemon that
+  // recorded it was killed, or the database went away, before they ran.
+  void SweepChecksDue(QueueStore& store);
 
   // ---- API --------------------------------------------------------------------------------
   std::vector<api::Route> Routes();
@@ -475,6 +488,7 @@ void Daemon::State::RegistrarLoop() {
         Log()->warn("rescued {} job(s) whose worker stopped renewing its lease", *rescued);
         WakeWorkers();
       }
+      if (planned.ok() && rescued.ok()) SweepChecksDue(*store);
       if (!planned.ok() || !rescued.ok()) {
         Status failed = planned.ok() ? rescued.status() : planned;
         Log()->warn("planning: {}", failed.ToString());
@@ -679,7 +693,12 @@ void Daemon::State::Evaluate(QueueStore& store, const Claim& claim, const std::s
     }
     return;
   }
-  if (!completed.empty()) CheckTransfer(store, claim);
+  if (!completed.empty()) {
+    CheckTransfer(store,
+                  CheckedCheckpoint{claim.checkpoint_id, claim.display_name,
+                                    claim.checkpoint_sha256, claim.step},
+                  claim.run);
+  }
   std::string general;
   for (const auto& e : outcome->errors) general += (general.empty() ? "" : "; ") + e;
   for (const ClaimedJob* job : jobs) {
@@ -689,7 +708,10 @@ void Daemon::State::Evaluate(QueueStore& store, const Claim& claim, const std::s
                         : UnknownError("no result");
     if (status.code() == StatusCode::kFailedPrecondition &&
         status.message().find("lost its lease") != std::string::npos) {
-      continue;  // another worker owns it now
+      // Another worker owns it now and records its own result; this one is discarded.
+      log.warn("job {} ({} on {}): result discarded: the lease was lost to another worker",
+               job->job_id, claim.display_name, job->version.name);
+      continue;
     }
     std::string error = status.ok() ? "not recorded" : status.message();
     if (!general.empty()) error += " (" + general + ")";
@@ -697,50 +719,88 @@ void Daemon::State::Evaluate(QueueStore& store, const Claim& claim, const std::s
   }
 }
 
-void Daemon::State::CheckTransfer(QueueStore& store, const Claim& claim) {
+bool Daemon::State::CheckTransfer(QueueStore& store, const CheckedCheckpoint& checkpoint,
+                                  const std::string& run) {
   DaemonConfig c = Config();
   TransferCheckOptions options;
   options.primary_dataset = c.primary_dataset;
   options.alpha = c.alpha;
   options.min_gain = c.min_gain;
-  CheckedCheckpoint checkpoint{claim.checkpoint_id, claim.display_name, claim.checkpoint_sha256,
-                               claim.step};
-  auto summary = RunTransferChecks(store, checkpoint, options);
+  // The mark as it is before the checks read anything: a result recorded while they run marks
+  // the checkpoint again, and that mark stays.
+  ChecksDueFilter mine;
+  mine.checkpoint_id = checkpoint.id;
+  mine.limit = 1;
+  auto due = store.ListChecksDue(mine);
+  auto summary = due.ok() ? RunTransferChecks(store, checkpoint, options)
+                          : StatusOr<TransferCheckSummary>(due.status());
   if (!summary.ok()) {
-    // The evaluations are recorded; the checks run again with the checkpoint's next result.
-    Log()->warn("transfer checks of {}: {}", claim.display_name, summary.status().ToString());
+    // The evaluations are recorded and the checks stay owed: a planner's sweep runs them.
+    Log()->warn("transfer checks of {}: {}", checkpoint.display_name, summary.status().ToString());
     errors->WithLabelValues({"analysis"}).Inc();
-    return;
+    return false;
   }
-  for (const auto& why : summary->not_paired) Log()->info("{}: {}", claim.display_name, why);
+  for (const auto& why : summary->not_paired) Log()->info("{}: {}", checkpoint.display_name, why);
   if (summary->regressions > 0 || summary->no_transfers > 0) {
     Log()->warn("{}: {} regression flag(s), {} no-transfer note(s) against {} reference(s)",
-                claim.display_name, summary->regressions, summary->no_transfers,
+                checkpoint.display_name, summary->regressions, summary->no_transfers,
                 summary->references);
   }
   flags_raised->Inc(summary->regressions + summary->no_transfers);
 
   // A reference evaluated after the checkpoints that compare with it (a late file, a re-queued
   // job, a dataset added later): their checks missed these results; run them again.
-  auto dependents = DependentCheckpoints(store, claim.checkpoint_id, claim.run, options);
+  auto dependents = DependentCheckpoints(store, checkpoint.id, run, options);
   if (!dependents.ok()) {
-    Log()->warn("re-checking after {}: {}", claim.display_name, dependents.status().ToString());
+    Log()->warn("re-checking after {}: {}", checkpoint.display_name,
+                dependents.status().ToString());
     errors->WithLabelValues({"analysis"}).Inc();
-    return;
+    return false;
   }
+  bool all_ran = true;
   for (const CheckedCheckpoint& dependent : *dependents) {
     auto again = RunTransferChecks(store, dependent, options);
     if (!again.ok()) {
       Log()->warn("transfer checks of {}: {}", dependent.display_name, again.status().ToString());
       errors->WithLabelValues({"analysis"}).Inc();
+      all_ran = false;
       continue;
     }
     // (flags_raised counts a checkpoint's flags when its own evaluation is checked; flags
     // that only a re-check records show in the log and in `transferwatch flags`.)
     if (again->new_rows > 0) {
       Log()->info("{}: {} comparison(s) recorded now that {} has results", dependent.display_name,
-                  again->new_rows, claim.display_name);
+                  again->new_rows, checkpoint.display_name);
     }
+  }
+  if (!all_ran) return false;
+  if (!due->empty()) {
+    Status cleared = store.ClearChecksDue(checkpoint.id, due->front().due_micros);
+    if (!cleared.ok()) {
+      // Harmless: the sweep runs the (idempotent) checks once more.
+      Log()->warn("transfer checks of {}: {}", checkpoint.display_name, cleared.ToString());
+    }
+  }
+  return true;
+}
+
+void Daemon::State::SweepChecksDue(QueueStore& store) {
+  ChecksDueFilter filter;
+  // A worker that has just recorded a result is on its checks: leave them to it for a lease.
+  filter.older_than = Config().lease;
+  filter.limit = 20;
+  auto due = store.ListChecksDue(filter);
+  if (!due.ok()) {
+    Log()->warn("owed transfer checks: {}", due.status().ToString());
+    errors->WithLabelValues({"analysis"}).Inc();
+    return;
+  }
+  for (const ChecksDue& owed : *due) {
+    Log()->info("{}: running its owed transfer checks (they did not run after its result)",
+                owed.display_name);
+    CheckTransfer(store,
+                  CheckedCheckpoint{owed.checkpoint_id, owed.display_name, owed.sha256, owed.step},
+                  owed.run);
   }
 }
 
@@ -859,16 +919,40 @@ void Daemon::State::ListenerLoop() {
 
 api::HttpResponse Daemon::State::WithApiStore(
     const std::function<api::HttpResponse(QueueStore&)>& fn) {
-  std::lock_guard<std::mutex> lock(api_store_mu);
-  if (!api_store) {
+  std::unique_ptr<QueueStore> store;
+  {
+    std::unique_lock<std::mutex> lock(api_store_mu);
+    api_store_cv.wait(
+        lock, [&] { return !idle_api_stores.empty() || api_stores_open < kApiConnections; });
+    if (!idle_api_stores.empty()) {
+      store = std::move(idle_api_stores.back());
+      idle_api_stores.pop_back();
+    } else {
+      ++api_stores_open;
+    }
+  }
+  auto give_back = [&](std::unique_ptr<QueueStore> keep) {
+    {
+      std::lock_guard<std::mutex> lock(api_store_mu);
+      if (keep) {
+        idle_api_stores.push_back(std::move(keep));
+      } else {
+        --api_stores_open;
+      }
+    }
+    api_store_cv.notify_one();
+  };
+  if (!store) {
     auto connected = deps.connect();
     if (!connected.ok()) {
+      give_back(nullptr);
       return api::JsonError(503, "unavailable", "the database is unavailable");
     }
-    api_store = std::move(*connected);
+    store = std::move(*connected);
   }
-  api::HttpResponse response = fn(*api_store);
-  if (response.status == 503) api_store.reset();
+  api::HttpResponse response = fn(*store);
+  if (response.status == 503) store.reset();
+  give_back(std::move(store));
   return response;
 }
 
@@ -1103,6 +1187,12 @@ std::vector<api::Route> Daemon::State::Routes() {
          if (path.empty() || path[0] != '/' || path.size() > 4096) {
            return api::JsonError(400, "invalid_argument", "path must be absolute", "path");
          }
+         // The kernel reads a path up to its first NUL: "<root>/run/a.pt\0/../../x" would
+         // register a.pt under a name that says otherwise.
+         if (path.find('\0') != std::string::npos) {
+           return api::JsonError(400, "invalid_argument", "path must not contain a NUL byte",
+                                 "path");
+         }
          char resolved[PATH_MAX];
          if (::realpath(path.c_str(), resolved) == nullptr) {
            return api::JsonError(404, "not_found", "no such file", "path");
@@ -1180,6 +1270,7 @@ Daemon::~Daemon() = default;
 
 MetricsRegistry& Daemon::metrics() { return state_->metrics; }
 int Daemon::api_port() const { return state_->api_port; }
+std::vector<api::Route> Daemon::ApiRoutes() { return state_->Routes(); }
 
 void Daemon::Stop() {
   boost::asio::post(state_->io, [s = state_.get()] { s->BeginStop(); });

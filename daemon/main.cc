@@ -163,6 +163,14 @@ tw::Status Main(int argc, char** argv) {
   deps.clock = &tw::RealClock();
   deps.host = tw::LocalHostName();
   deps.evaluator = evaluator ? *evaluator : config.evaluator.value_or(EvaluatorBesideUs());
+  // The evaluator is started in its job folder (runner/evaluator_run.h), where a relative path
+  // would name nothing: it is taken relative to the daemon's working directory. A bare name is
+  // looked up on PATH.
+  if (deps.evaluator.find('/') != std::string::npos && deps.evaluator.front() != '/') {
+    std::error_code cwd_error;
+    auto absolute = std::filesystem::absolute(deps.evaluator, cwd_error);
+    if (!cwd_error) deps.evaluator = absolute.lexically_normal().string();
+  }
   deps.work_dir = config.work_dir.value_or(db.state_dir + "/work");
   std::error_code ec;
   std::filesystem::create_directories(deps.work_dir, ec);

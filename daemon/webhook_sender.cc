@@ -1,5 +1,6 @@
 #include "daemon/webhook_sender.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,45 @@ StatusOr<std::string> RenderBody(const DueMessage& m) {
     events.push_back(std::move(*event));
   }
   return notify::RenderMessages(*format, events);
+}
+
+// An endpoint may echo the request in its error body (research W6): the URL's path and query
+// (a chat service's token) and the signing secrets are cut out of what is logged and stored.
+std::string WithoutSecrets(std::string text, const std::string& url,
+                           const std::vector<std::string>& secrets) {
+  std::vector<std::string> needles;
+  auto host_at = url.find("://");
+  auto path_at = url.find_first_of("/?#", host_at == std::string::npos ? 0 : host_at + 3);
+  if (path_at != std::string::npos) {
+    std::string rest = url.substr(path_at);
+    needles.push_back(rest);
+    std::string piece;
+    for (char c : rest + "/") {
+      if (c == '/' || c == '?' || c == '&' || c == '=' || c == '#') {
+        if (piece.size() >= 6) needles.push_back(piece);  // shorter ones are not secrets
+        piece.clear();
+      } else {
+        piece += c;
+      }
+    }
+  }
+  for (const auto& secret : secrets) {
+    needles.push_back(secret);
+    if (secret.rfind("whsec_", 0) == 0) {
+      std::string payload = secret.substr(6);
+      while (!payload.empty() && payload.back() == '=') payload.pop_back();
+      needles.push_back(payload);
+    }
+  }
+  std::sort(needles.begin(), needles.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  for (const auto& needle : needles) {
+    if (needle.empty()) continue;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 3)) {
+      text.replace(at, needle.size(), "***");
+    }
+  }
+  return text;
 }
 
 }  // namespace
@@ -104,7 +144,9 @@ StatusOr<SendSummary> WebhookSender::SendDue(Store& store, const std::string& le
     }
     std::string error = !attempt.error.ok() ? attempt.error.message()
                                             : "HTTP " + std::to_string(attempt.http_status) + ": " +
-                                                  attempt.response_snippet.substr(0, 200);
+                                                  WithoutSecrets(attempt.response_snippet,
+                                                                 m.webhook.url, m.webhook.secrets)
+                                                      .substr(0, 200);
     std::optional<int> status;
     if (attempt.http_status > 0) status = attempt.http_status;
     auto next = notify::NextDelay(m.attempts + 1, attempt.retry_after);

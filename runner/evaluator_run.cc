@@ -323,6 +323,17 @@ StatusOr<EvaluatorOutcome> RunEvaluator(const EvaluatorRun& run) {
   }
   if (!process.ok()) return process.status().WithContext("cannot run " + run.evaluator);
   outcome.process = *process;
+  if (process->signal == 0 && process->exit_code == protocol::kEvaluatorExitBadCheckpoint &&
+      !outcome.errors.empty()) {
+    // The checkpoint itself was refused (not loadable, hostile, wrong output), and said why in
+    // `errors`: the same file fails the same way every time, so each unreported dataset fails
+    // with InvalidArgument, which callers treat as permanent (the daemon does not retry it).
+    for (auto& [dataset, status] : outcome.datasets) {
+      if (status.code() == StatusCode::kUnknown && status.message() == "no result was reported") {
+        status = InvalidArgumentError("the evaluator refused the checkpoint");
+      }
+    }
+  }
   if (!process->ok()) {
     bool any_failed = false, any_unreported = false;
     for (const auto& [dataset, status] : outcome.datasets) {

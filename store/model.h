@@ -280,6 +280,22 @@ struct StoreCounts {
 
 // ---- Transfer checks (paired comparisons between checkpoints) -----------------------------
 
+// A checkpoint whose transfer checks are owed (Store::ListChecksDue).
+struct ChecksDue {
+  int64_t checkpoint_id = 0;
+  std::string run;
+  std::string display_name;  // RUN/FILE
+  std::string sha256;
+  std::optional<int64_t> step;
+  int64_t due_micros = 0;  // the mark, microseconds since the epoch, as ClearChecksDue takes it
+};
+
+struct ChecksDueFilter {
+  std::optional<int64_t> checkpoint_id;
+  std::chrono::milliseconds older_than{0};  // marked at least this long ago
+  int limit = 100;
+};
+
 // A checkpoint a new one is compared with, and why ("previous", "best", "baseline").
 struct ReferenceCheckpoint {
   int64_t checkpoint_id = 0;

@@ -176,14 +176,19 @@ StatusOr<std::vector<Migration>> PgStore::Migrate(const std::vector<Migration>& 
       tx.commit();
     }
     for (const auto& migration : pending) {
-      // The migration and its record commit together: a crash leaves it applied or not.
-      pqxx::work tx(conn);
-      tx.exec(migration.sql);
-      tx.exec_params(
-          "INSERT INTO tw.schema_migrations (version, name, checksum) "
-          "VALUES ($1, $2, $3)",
-          migration.version, migration.name, migration.checksum);
-      tx.commit();
+      // The migration and its record commit together: a crash leaves it applied or not. A
+      // failure names the file, so the operator knows which one rolled back.
+      Status done = PgCall("migration " + migration.name + " failed", [&] {
+        pqxx::work tx(conn);
+        tx.exec(migration.sql);
+        tx.exec_params(
+            "INSERT INTO tw.schema_migrations (version, name, checksum) "
+            "VALUES ($1, $2, $3)",
+            migration.version, migration.name, migration.checksum);
+        tx.commit();
+        return OkStatus();
+      });
+      if (!done.ok()) return done;
     }
     return pending;
   });

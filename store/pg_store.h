@@ -87,6 +87,8 @@ class PgStore : public QueueStore {
   StatusOr<std::vector<ReferenceCheckpoint>> ReferenceCheckpoints(
       int64_t checkpoint_id, const std::string& primary_dataset) override;
   StatusOr<std::vector<PairableEvaluation>> PairableEvaluations(int64_t checkpoint_id) override;
+  StatusOr<std::vector<ChecksDue>> ListChecksDue(const ChecksDueFilter& filter) override;
+  Status ClearChecksDue(int64_t checkpoint_id, int64_t due_micros) override;
   StatusOr<int> RecordTransferChecks(const std::vector<TransferCheckRow>& rows,
                                      const std::vector<OutboxEvent>& events) override;
   StatusOr<std::vector<TransferCheckInfo>> ListFlags(const FlagFilter& filter) override;

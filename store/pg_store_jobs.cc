@@ -391,6 +391,11 @@ StatusOr<int64_t> PgStore::CompleteJob(int64_t job_id, const std::string& lease_
         "UPDATE tw.jobs SET state = 'done', evaluation_id = $2, finished_at = now(), "
         "  lease_token = NULL, lease_expires_at = NULL, updated_at = now() WHERE id = $1",
         job_id, evaluation_id);
+    // Its transfer checks are owed from now on, whatever happens to this worker (store.h).
+    tx.exec_params(
+        "UPDATE tw.checkpoints SET checks_due_at = clock_timestamp() "
+        "WHERE id = (SELECT checkpoint_id FROM tw.jobs WHERE id = $1)",
+        job_id);
     tx.commit();
     return evaluation_id;
   });

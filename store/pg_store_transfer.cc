@@ -97,6 +97,48 @@ StatusOr<std::vector<PairableEvaluation>> PgStore::PairableEvaluations(int64_t c
                 });
 }
 
+StatusOr<std::vector<ChecksDue>> PgStore::ListChecksDue(const ChecksDueFilter& filter) {
+  if (filter.limit < 1) return InvalidArgumentError("limit must be at least 1");
+  if (filter.older_than.count() < 0) return InvalidArgumentError("older_than must not be negative");
+  return PgCall("listing owed transfer checks", [&]() -> StatusOr<std::vector<ChecksDue>> {
+    pqxx::read_transaction tx(impl_->conn);
+    // Microseconds since the epoch, exactly (extract gives a numeric): ClearChecksDue compares.
+    auto rows = tx.exec_params(
+        "SELECT c.id, r.name, r.name || '/' || c.name, c.sha256, c.step, "
+        "  (extract(epoch FROM c.checks_due_at) * 1000000)::bigint "
+        "FROM tw.checkpoints c JOIN tw.runs r ON r.id = c.run_id "
+        "WHERE c.checks_due_at IS NOT NULL "
+        "  AND c.checks_due_at <= clock_timestamp() - $1::bigint * interval '1 millisecond' "
+        "  AND ($2::bigint IS NULL OR c.id = $2) "
+        "ORDER BY c.checks_due_at, c.id LIMIT $3",
+        static_cast<int64_t>(filter.older_than.count()), filter.checkpoint_id, filter.limit);
+    std::vector<ChecksDue> out;
+    for (const auto& row : rows) {
+      ChecksDue due;
+      due.checkpoint_id = row[0].as<int64_t>();
+      due.run = row[1].as<std::string>();
+      due.display_name = row[2].as<std::string>();
+      due.sha256 = row[3].as<std::string>();
+      due.step = OptionalField<int64_t>(row[4]);
+      due.due_micros = row[5].as<int64_t>();
+      out.push_back(std::move(due));
+    }
+    return out;
+  });
+}
+
+Status PgStore::ClearChecksDue(int64_t checkpoint_id, int64_t due_micros) {
+  return PgCall("clearing owed transfer checks", [&]() -> Status {
+    pqxx::work tx(impl_->conn);
+    tx.exec_params(
+        "UPDATE tw.checkpoints SET checks_due_at = NULL WHERE id = $1 "
+        "  AND (extract(epoch FROM checks_due_at) * 1000000)::bigint = $2",
+        checkpoint_id, due_micros);
+    tx.commit();
+    return OkStatus();
+  });
+}
+
 StatusOr<int> PgStore::RecordTransferChecks(const std::vector<TransferCheckRow>& rows,
                                             const std::vector<OutboxEvent>& events) {
   return PgCall("recording transfer checks", [&]() -> StatusOr<int> {

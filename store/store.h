@@ -94,6 +94,14 @@ class Store {
   // type, in one transaction. Returns how many rows were new.
   virtual StatusOr<int> RecordTransferChecks(const std::vector<TransferCheckRow>& rows,
                                              const std::vector<OutboxEvent>& events) = 0;
+  // Checkpoints whose transfer checks are owed, oldest mark first. CompleteJob marks the
+  // checkpoint in the transaction that records its result; ClearChecksDue takes the mark away
+  // once the checks ran. A daemon killed (or a database restarted) in between leaves the mark
+  // for the planners' sweep, so no comparison, and no flag, is lost to a crash.
+  virtual StatusOr<std::vector<ChecksDue>> ListChecksDue(const ChecksDueFilter& filter) = 0;
+  // Removes the mark if it is still the one read (`due_micros`): a result recorded meanwhile
+  // marks the checkpoint again, and its checks are owed again.
+  virtual Status ClearChecksDue(int64_t checkpoint_id, int64_t due_micros) = 0;
   // Flags (checks whose verdict is not "none"), newest first.
   virtual StatusOr<std::vector<TransferCheckInfo>> ListFlags(const FlagFilter& filter) = 0;
   // NotFound for an unknown flag id.

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <regex>
 #include <thread>
 
@@ -273,6 +274,52 @@ TEST_F(AlertsTest, AnEventCommittedBeforeACrashIsDeliveredAfterTheRestart) {
   EXPECT_EQ((*deliveries)[0].state, "delivered");
   EXPECT_EQ((*deliveries)[0].event_id, ids[0]);  // the same id as the failed attempt's
   EXPECT_GE((*deliveries)[0].attempts, 2);
+  second->Signal(SIGTERM);
+  EXPECT_EQ(second->Wait(20s), std::optional<int>(0));
+}
+
+// A daemon killed after recording a result and before running its transfer checks (or one
+// whose database restarted in between) leaves them owed; another daemon's planner runs them,
+// so the flag and its alert are not lost. The crash's state is made exactly: the checks and
+// events of step_2 removed and its mark set an hour back, while no daemon runs.
+TEST_F(AlertsTest, ChecksThatDidNotRunAfterAResultAreRunByAnotherDaemon) {
+  Receiver receiver;
+  AddWebhook(receiver.port());
+  auto daemon = StartDaemon("first");
+  Checkpoint("step_1.pt", 200, 240);
+  ASSERT_TRUE(WaitFor([&] { return Evaluations() == 2; }, 30s)) << daemon->Log();
+  Checkpoint("step_2.pt", 300, 160);
+  auto flags = [&] {
+    auto listed = store_->ListFlags(FlagFilter{});
+    return listed.ok() ? listed->size() : 0u;
+  };
+  ASSERT_TRUE(WaitFor([&] { return flags() == 1 && receiver.requests().size() == 1; }, 30s))
+      << daemon->Log();
+  ChecksDueFilter any;
+  auto owed = store_->ListChecksDue(any);
+  ASSERT_TRUE(owed.ok());
+  EXPECT_TRUE(owed->empty()) << "the checks ran, so nothing is owed";
+  daemon->Signal(SIGKILL);
+  daemon->Wait(10s);
+
+  {
+    pqxx::connection conn(db_->conninfo());
+    pqxx::work tx(conn);
+    tx.exec("DELETE FROM tw.outbox");
+    tx.exec("DELETE FROM tw.transfer_checks");
+    tx.exec(
+        "UPDATE tw.checkpoints SET checks_due_at = now() - interval '1 hour' "
+        "WHERE name = 'step_2.pt'");
+    tx.commit();
+  }
+  ASSERT_EQ(flags(), 0u);
+  auto second = StartDaemon("second");
+  ASSERT_TRUE(WaitFor([&] { return flags() == 1 && receiver.requests().size() == 2; }, 30s))
+      << second->Log();
+  EXPECT_THAT(second->Log(), HasSubstr("run/step_2.pt: running its owed transfer checks"));
+  owed = store_->ListChecksDue(any);
+  ASSERT_TRUE(owed.ok());
+  EXPECT_TRUE(owed->empty()) << "the sweep cleared the mark";
   second->Signal(SIGTERM);
   EXPECT_EQ(second->Wait(20s), std::optional<int>(0));
 }

@@ -92,6 +92,7 @@ class DaemonTest : public ::testing::Test {
     bool api = false;
     std::string extra;       // appended at the end (inside [api])
     std::string eval_extra;  // appended inside [eval]
+    std::string evaluator = TW_FAKE_EVALUATOR_PATH;
   };
 
   std::unique_ptr<DaemonProcess> StartDaemon(const std::string& name, const Options& o) {
@@ -101,7 +102,7 @@ class DaemonTest : public ::testing::Test {
     std::string config = dir_.Sub(name + ".toml");
     std::ofstream out(config);
     out << "[watch]\nroots = [\"" << root_ << "\"]\nsettle = \"200ms\"\nrescan_interval = \"2s\"\n"
-        << "[eval]\nevaluator = \"" << TW_FAKE_EVALUATOR_PATH << "\"\n"
+        << "[eval]\nevaluator = \"" << o.evaluator << "\"\n"
         << o.eval_extra << "[workers]\nslots = " << o.slots << "\nlease = \"" << o.lease
         << "\"\nheartbeat = \"" << o.heartbeat << "\"\nmax_attempts = " << o.max_attempts
         << "\nretry_backoff = \"100ms\"\npoll_interval = \"500ms\"\nplan_interval = \"1s\"\n"
@@ -183,6 +184,21 @@ TEST_F(DaemonTest, ThreeDaemonsRecordEveryEvaluationExactlyOnce) {
     d->Signal(SIGTERM);
     EXPECT_EQ(d->Wait(20s), std::optional<int>(0)) << d->Log();
   }
+}
+
+// The evaluator runs in its job folder; a relative eval.evaluator once named nothing there and
+// every attempt failed with "cannot start" (found by scripts/chaos).
+TEST_F(DaemonTest, ARelativeEvaluatorPathIsTakenFromTheDaemonsWorkingDirectory) {
+  AddDataset("val");
+  Options options;
+  options.evaluator = std::filesystem::relative(TW_FAKE_EVALUATOR_PATH).string();
+  ASSERT_NE(options.evaluator.front(), '/');
+  auto daemon = StartDaemon("relative", options);
+  Checkpoint("run", "step_1.pt", "weights 1");
+  ASSERT_TRUE(WaitFor([&] { return Counts().done == 1; }, 60s)) << daemon->Log();
+  EXPECT_EQ(Jobs().at(0).attempt, 1);
+  daemon->Signal(SIGTERM);
+  EXPECT_EQ(daemon->Wait(20s), std::optional<int>(0)) << daemon->Log();
 }
 
 TEST_F(DaemonTest, AJobOfAKilledDaemonIsRescuedAndRecordedOnce) {

@@ -314,6 +314,49 @@ TEST_F(JobQueueTest, AnExpiredLeaseIsRescuedAndTheOldWorkerIsFencedOff) {
   EXPECT_EQ(after.evaluations, 1);
 }
 
+// The result and the debt of its transfer checks commit together; the mark goes only when the
+// checks ran, and only if no newer result marked the checkpoint again meanwhile.
+TEST_F(JobQueueTest, ARecordedResultLeavesItsTransferChecksOwedUntilCleared) {
+  int64_t c = AddCheckpoint("c.pt");
+  DatasetVersionInfo val = AddDataset("val");
+  DatasetVersionInfo v2 = AddDataset("v2");
+  TW_ASSERT_OK(store_->EnqueueJobs({Job(c, val), Job(c, v2)}).status());
+  TW_ASSERT_OK_AND_ASSIGN(auto claim, store_->ClaimNext(Request(1), "host-a"));
+  ASSERT_TRUE(claim.has_value());
+  ASSERT_EQ(claim->jobs.size(), 2u);
+  TW_ASSERT_OK_AND_ASSIGN(auto owed, store_->ListChecksDue(ChecksDueFilter{}));
+  EXPECT_TRUE(owed.empty()) << "nothing is owed before a result";
+
+  const ClaimedJob first = claim->jobs.at(0);
+  TW_ASSERT_OK(store_->CompleteJob(first.job_id, claim->lease_token, Record(first, c)).status());
+  TW_ASSERT_OK_AND_ASSIGN(owed, store_->ListChecksDue(ChecksDueFilter{}));
+  ASSERT_EQ(owed.size(), 1u);
+  EXPECT_EQ(owed[0].checkpoint_id, c);
+  EXPECT_EQ(owed[0].display_name, "run/c.pt");
+  EXPECT_EQ(owed[0].run, "run");
+  ChecksDueFilter old_only;
+  old_only.older_than = std::chrono::hours(1);  // the sweep leaves fresh marks to their worker
+  TW_ASSERT_OK_AND_ASSIGN(auto old, store_->ListChecksDue(old_only));
+  EXPECT_TRUE(old.empty());
+
+  // The second result marks the checkpoint again while the first one's checks run: clearing
+  // with the first mark leaves the second.
+  const ClaimedJob second = claim->jobs.at(1);
+  TW_ASSERT_OK(store_->CompleteJob(second.job_id, claim->lease_token, Record(second, c)).status());
+  TW_ASSERT_OK(store_->ClearChecksDue(c, owed[0].due_micros));
+  TW_ASSERT_OK_AND_ASSIGN(auto still, store_->ListChecksDue(ChecksDueFilter{}));
+  ASSERT_EQ(still.size(), 1u);
+  EXPECT_GT(still[0].due_micros, owed[0].due_micros);
+  TW_ASSERT_OK(store_->ClearChecksDue(c, still[0].due_micros));
+  TW_ASSERT_OK_AND_ASSIGN(still, store_->ListChecksDue(ChecksDueFilter{}));
+  EXPECT_TRUE(still.empty());
+
+  ChecksDueFilter bad;
+  bad.limit = 0;
+  EXPECT_THAT(store_->ListChecksDue(bad),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("limit")));
+}
+
 TEST_F(JobQueueTest, FailuresBackOffThenEndDeadWithTheirErrors) {
   int64_t c = AddCheckpoint("c.pt");
   DatasetVersionInfo val = AddDataset("val");

@@ -5,11 +5,18 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <thread>
 
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/temp_dir.h"
 
 namespace tw {
 namespace {
@@ -94,6 +101,48 @@ TEST(ProcessTest, TheChildsExitEndsTheWaitEvenIfADescendantHoldsItsPipes) {
   start = std::chrono::steady_clock::now();
   EXPECT_THAT(RunProcess(quiet), StatusIs(StatusCode::kCancelled, ::testing::_));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+// The evaluator sandbox runs the child as another user. Changing uid clears the parent-death
+// signal, so it is armed after the switch: a parent killed with SIGKILL takes the child along.
+TEST(ProcessTest, AChildRunAsAnotherUserDiesWithItsParent) {
+  if (::geteuid() != 0) GTEST_SKIP() << "run_as needs root (CI runs as root)";
+  auto nobody = LookupUser("nobody");
+  ASSERT_TRUE(nobody.ok()) << nobody.status().ToString();
+  testing::TempDir dir;
+  ::chmod(dir.path().c_str(), 0777);
+  std::string pid_file = dir.path() + "/child.pid";
+  // The orphaned grandchild is reparented to us, so we can reap it and see how it ended.
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  pid_t parent = ::fork();
+  ASSERT_GE(parent, 0);
+  if (parent == 0) {  // the stand-in for a daemon: runs the child, then is killed
+    ProcessSpec spec = Shell("echo $$ > " + pid_file + ".tmp && mv " + pid_file + ".tmp " +
+                             pid_file + " && exec sleep 60");
+    spec.run_as = *nobody;
+    spec.timeout = std::chrono::seconds(60);
+    (void)RunProcess(spec);
+    ::_exit(0);
+  }
+  pid_t child = 0;
+  for (int i = 0; i < 200 && child == 0; ++i) {
+    std::ifstream in(pid_file);
+    if (!(in >> child)) child = 0;
+    if (child == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GT(child, 0) << "the child never started";
+  ::kill(parent, SIGKILL);
+  ASSERT_EQ(::waitpid(parent, nullptr, 0), parent);
+  int status = 0;
+  pid_t reaped = 0;
+  for (int i = 0; i < 100 && reaped == 0; ++i) {
+    reaped = ::waitpid(child, &status, WNOHANG);
+    if (reaped == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (reaped == 0) ::kill(child, SIGKILL);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+  ASSERT_EQ(reaped, child) << "the child outlived its parent by 5 s";
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 }
 
 }  // namespace

@@ -96,6 +96,19 @@ TEST(DaemonConfigTest, RefusalsNameTheKeyAndTheReason) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("workers.poll_interval")));
 }
 
+// Found by fuzz/daemon_config_fuzzer.cc: the heartbeat check doubled the heartbeat, and a
+// duration of 2^63-1 ms overflowed int64 (undefined behaviour) before anything refused it.
+TEST(DaemonConfigTest, RefusesDurationsBeyondTenYears) {
+  EXPECT_THAT(Parse("[workers]\nheartbeat = \"9223372036854775807ms\"\n"
+                    "lease = \"9223372036854775807ms\"\n"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       ::testing::AllOf(HasSubstr("workers.lease"), HasSubstr("3650d"))));
+  EXPECT_THAT(Parse("[watch]\nsettle = \"3651d\"\n"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("watch.settle")));
+  TW_ASSERT_OK_AND_ASSIGN(DaemonConfig c, Parse("[eval]\ntimeout = \"3650d\"\n"));
+  EXPECT_EQ(c.eval_timeout, std::chrono::hours(24 * 3650));
+}
+
 void CollectKeys(const nlohmann::json& properties, const std::string& prefix,
                  std::map<std::string, std::string>* out) {
   for (const auto& [name, schema] : properties.items()) {
