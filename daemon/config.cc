@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocol/eval_config.h"
+
 namespace tw::daemon {
 
 const std::vector<ConfigKeySpec>& DaemonConfigKeys() {
@@ -98,6 +100,14 @@ StatusOr<DaemonConfig> DaemonConfigFromDoc(const ConfigDoc& doc) {
     auto parsed = nlohmann::json::parse(*v, nullptr, false);
     if (parsed.is_discarded() || !parsed.is_object()) {
       return doc.ErrorAt("eval.config", "is not a JSON object");
+    }
+    // Keys and values checked now, against the defaults, not when the first job is planned:
+    // a typo must stop the daemon at start (or be refused by SIGHUP), naming the key.
+    EvalConfig probe;
+    if (Status applied = ApplyEvalConfigJson(*v, &probe); !applied.ok()) {
+      std::string why(applied.message());
+      if (why.rfind("eval config: ", 0) == 0) why.erase(0, 13);
+      return doc.ErrorAt("eval.config", "is refused: " + why);
     }
     c.eval_config_json = parsed.dump();
   }

@@ -110,7 +110,11 @@ StatusOr<Manifest> ManifestFromJson(std::string_view text, std::string_view sour
   }
   const auto* layout = get("layout");
   if (!layout || !layout->is_string()) return Invalid(source_name, "has no layout");
-  TW_ASSIGN_OR_RETURN(m.layout, ParseLayout(layout->get<std::string>()));
+  // Named like every other error here: a bad stored manifest must say which one it is.
+  auto parsed_layout = ParseLayout(layout->get<std::string>());
+  if (!parsed_layout.ok())
+    return Invalid(source_name, "layout: " + parsed_layout.status().message());
+  m.layout = *parsed_layout;
 
   const auto* protocol = get("protocol");
   if (!protocol || !protocol->is_object()) return Invalid(source_name, "has no protocol object");

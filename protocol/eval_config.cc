@@ -1,6 +1,8 @@
 #include "protocol/eval_config.h"
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 namespace tw {
@@ -61,7 +63,11 @@ Status ValidateEvalConfig(const EvalConfig& c) {
 Status ApplyEvalConfigJson(const std::string& json_text, EvalConfig* c) {
   TW_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJson(json_text, "eval config"));
   if (!doc.is_object()) return InvalidArgumentError("eval config: not a JSON object");
-  for (const auto& [key, value] : doc.items()) {
+  for (const auto& item : doc.items()) {
+    // Named references, not a structured binding: lambdas cannot capture those before C++20
+    // (clang refuses; the fuzz build in fuzz/ uses clang).
+    const std::string& key = item.key();
+    const nlohmann::json& value = item.value();
     auto type_error = [&](const char* expected) {
       return InvalidArgumentError("eval config: " + key + " must be " + expected);
     };
@@ -76,7 +82,13 @@ Status ApplyEvalConfigJson(const std::string& json_text, EvalConfig* c) {
     };
     if (key == "img_size" || key == "channels" || key == "batch_size") {
       if (!value.is_number_integer()) return type_error("an integer");
-      int v = value.get<int>();
+      // Range-checked before narrowing: 4294967520 must not become 224 (found by fuzzing).
+      constexpr int64_t kMax = std::numeric_limits<int>::max();
+      const bool out_of_range = value.is_number_unsigned()
+                                    ? value.get<uint64_t>() > static_cast<uint64_t>(kMax)
+                                    : value.get<int64_t>() < -kMax || value.get<int64_t>() > kMax;
+      if (out_of_range) return InvalidArgumentError("eval config: " + key + " is out of range");
+      int v = static_cast<int>(value.get<int64_t>());
       (key == "img_size" ? c->img_size : key == "channels" ? c->channels : c->batch_size) = v;
     } else if (key == "crop_pct") {
       if (!value.is_number()) return type_error("a number");

@@ -61,6 +61,12 @@ struct TorchFileCheck {
 // few thousand. The central directory of 100,000 entries is ~10 MiB.
 inline constexpr uint64_t kMaxZipEntries = 100'000;
 inline constexpr uint64_t kMaxCentralDirectoryBytes = 16ull << 20;
+// What a checkpoint's compressed entries may inflate to, together. torch.jit.save deflates its
+// code/ and debug records (kilobytes to a few MiB even for large models) but stores tensor data
+// uncompressed; LibTorch allocates what an entry declares before inflating it, so a 4 MiB file
+// declaring 4 GiB (a zip bomb) is refused here, before the evaluator sees it. A stored entry
+// may not declare more bytes than the file holds.
+inline constexpr uint64_t kMaxInflatedBytes = 64ull << 20;
 // End-record signatures ("PK\5\6") in the last 64 KiB that are tried at all. torch writes one.
 inline constexpr int kMaxEndRecordCandidates = 16;
 

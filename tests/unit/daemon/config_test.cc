@@ -86,6 +86,13 @@ TEST(DaemonConfigTest, RefusalsNameTheKeyAndTheReason) {
                        ::testing::AllOf(HasSubstr("workers.heartbeat"), HasSubstr("half"))));
   EXPECT_THAT(Parse("[eval]\nconfig = '[1, 2]'\n"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("eval.config")));
+  // Override keys and values are checked at start, not when the first job is planned.
+  EXPECT_THAT(Parse("[eval]\nconfig = '{\"batch_sise\": 64}'\n"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       ::testing::AllOf(HasSubstr("eval.config"), HasSubstr("batch_sise"))));
+  EXPECT_THAT(Parse("[eval]\nconfig = '{\"img_size\": 4294967520}'\n"),
+              StatusIs(StatusCode::kInvalidArgument,
+                       ::testing::AllOf(HasSubstr("eval.config"), HasSubstr("out of range"))));
   EXPECT_THAT(Parse("[watch]\npatterns = []\n"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("watch.patterns")));
   EXPECT_THAT(Parse("[watch]\nsettle = \"soon\"\n"),

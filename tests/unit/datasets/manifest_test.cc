@@ -82,6 +82,11 @@ TEST(ManifestTest, RefusesWhatIsMalformed) {
     EXPECT_THAT(ManifestFromJson(doc.dump(), "m"),
                 StatusIs(StatusCode::kInvalidArgument, HasSubstr(c.message)))
         << c.what;
+    // Every error names the manifest (found by fuzz/dataset_manifest_fuzzer.cc: a bad layout
+    // did not).
+    EXPECT_THAT(ManifestFromJson(doc.dump(), "stored.json").status().message(),
+                ::testing::StartsWith("stored.json: "))
+        << c.what;
   }
 }
 

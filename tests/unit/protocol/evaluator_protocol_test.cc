@@ -178,6 +178,24 @@ TEST(EventTest, RefusesWhatIsMalformed) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("evaluator output")));
 }
 
+// Overrides come from daemon configs and the CLI: refused with the key, never narrowed or
+// guessed (4294967520 once became an img_size of 224).
+TEST(EvalConfigTest, OverridesAreRangeCheckedBeforeNarrowing) {
+  EvalConfig c;
+  ASSERT_TRUE(ApplyEvalConfigJson(R"({"img_size": 288, "batch_size": 64})", &c).ok());
+  EXPECT_EQ(c.img_size, 288);
+  EXPECT_EQ(c.batch_size, 64);
+  for (const char* bad : {R"({"img_size": 4294967520})", R"({"batch_size": -4294967296})",
+                          R"({"channels": 18446744073709551615})"}) {
+    EvalConfig untouched;
+    Status status = ApplyEvalConfigJson(bad, &untouched);
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(status.message(), ::testing::HasSubstr("out of range")) << bad;
+  }
+  EXPECT_THAT(ApplyEvalConfigJson(R"({"img_sise": 224})", &c).message(),
+              ::testing::HasSubstr("unknown key \"img_sise\""));
+}
+
 TEST(EvalConfigTest, KeysSeparateWhatMatters) {
   EvalConfig a;
   EvalConfig b = a;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <random>
 
 #include "tests/testing/status_matchers.h"
@@ -114,6 +115,41 @@ TEST_F(TorchFileTest, OtherZipIsNotTorch) {
   TW_ASSERT_OK_AND_ASSIGN(check, InspectTorchFile(path));
   EXPECT_EQ(check.kind, TorchFileKind::kNotTorch) << check.reason;
   EXPECT_THAT(check.reason, HasSubstr("neither code/"));
+}
+
+// torch.jit.save deflates its code (kilobytes) but stores tensors; compressed entries that
+// declare more than kMaxInflatedBytes are a zip bomb (tests/security/torch: 4 MiB declaring
+// 4 GiB), refused before the evaluator could allocate what they declare.
+TEST_F(TorchFileTest, CompressedEntriesMayNotInflatePastTheLimit) {
+  const std::string path = dir_.Sub("bomb.pt");
+  testing::ZipEntries entries = testing::TorchScriptEntries();
+  entries.emplace_back("model/data/1", std::string(kMaxInflatedBytes / 2, '\0'));
+  ASSERT_TRUE(testing::WriteZip(path, entries, ZIP_CM_DEFLATE));
+  TW_ASSERT_OK_AND_ASSIGN(TorchFileCheck check, InspectTorchFile(path));
+  EXPECT_EQ(check.kind, TorchFileKind::kTorchScript) << "deflated code is normal: " << check.reason;
+  entries.emplace_back("model/data/2", std::string(kMaxInflatedBytes / 2 + 1, '\0'));
+  ASSERT_TRUE(testing::WriteZip(path, entries, ZIP_CM_DEFLATE));
+  ASSERT_LT(std::filesystem::file_size(path), 1u << 20) << "the fixture must really be deflated";
+  TW_ASSERT_OK_AND_ASSIGN(check, InspectTorchFile(path));
+  EXPECT_EQ(check.kind, TorchFileKind::kNotTorch) << check.reason;
+  EXPECT_THAT(check.reason, HasSubstr("zip bomb"));
+  // The same entries stored are a TorchScript archive: only declared inflation is refused.
+  ASSERT_TRUE(testing::WriteZip(path, entries));
+  TW_ASSERT_OK_AND_ASSIGN(check, InspectTorchFile(path));
+  EXPECT_EQ(check.kind, TorchFileKind::kTorchScript) << check.reason;
+}
+
+// Found by fuzz/torch_file_fuzzer.cc: end records that libzip finds pointing past the end of
+// the file (its "Seek error: File too large") were an UnknownError, as if the file could not be
+// read, instead of a verdict on its content.
+TEST_F(TorchFileTest, EndRecordsPointingPastTheFileAreIncomplete) {
+  const std::string bytes(
+      "\x50\x4b\x03\x04\x50\x4b\x06\x07\x00\x00\x00\x23\x00\x4b\x00\xb0"
+      "\xff\xff\xff\x80\x02\x8a\x0a\x78\x50\x4b\x05\x06\x00\x00\xb5\xff"
+      "\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+      46);
+  TW_ASSERT_OK_AND_ASSIGN(TorchFileCheck check, InspectBytes(bytes));
+  EXPECT_EQ(check.kind, TorchFileKind::kIncompleteZip) << check.reason;
 }
 
 TEST_F(TorchFileTest, TooManyDeclaredEntriesAreRefused) {

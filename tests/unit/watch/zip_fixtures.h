@@ -13,8 +13,10 @@ namespace tw::testing {
 
 using ZipEntries = std::vector<std::pair<std::string, std::string>>;  // name -> contents
 
-// Writes a zip holding `entries` to `path` (stored, not compressed, so sizes are predictable).
-inline bool WriteZip(const std::string& path, const ZipEntries& entries) {
+// Writes a zip holding `entries` to `path`, stored (not compressed) as torch.save does, unless
+// another `method` (ZIP_CM_DEFLATE) is asked for.
+inline bool WriteZip(const std::string& path, const ZipEntries& entries,
+                     zip_int32_t method = ZIP_CM_STORE) {
   int error = 0;
   zip_t* archive = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error);
   if (archive == nullptr) return false;
@@ -26,7 +28,7 @@ inline bool WriteZip(const std::string& path, const ZipEntries& entries) {
       zip_source_free(source);
       return false;
     }
-    zip_set_file_compression(archive, static_cast<zip_uint64_t>(index), ZIP_CM_STORE, 0);
+    zip_set_file_compression(archive, static_cast<zip_uint64_t>(index), method, 0);
   }
   return zip_close(archive) == 0;
 }
