@@ -12,7 +12,7 @@
 #include "protocol/eval_config.h"
 #include "store/pg_admin.h"
 #include "tests/testing/cli.h"
-#include "tests/testing/pg_test.h"
+#include "tests/testing/queue_pg_test.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tw {
@@ -22,18 +22,8 @@ using ::testing::HasSubstr;
 using ::tw::testing::TempDir;
 using ::tw::testing::WriteTestFile;
 
-constexpr const char* kVersion = "tw-eval test";
-
-class CliJobsTest : public ::tw::testing::PgTest {
+class CliJobsTest : public ::tw::testing::QueuePgTest {
  protected:
-  void SetUp() override {
-    PgTest::SetUp();
-    if (HasFatalFailure()) return;
-    auto hashed = HashEvalConfig(EvalConfig{});
-    ASSERT_TRUE(hashed.ok());
-    config_ = ImportedEvalConfig{hashed->sha256, hashed->hash_version, hashed->canonical};
-  }
-
   std::vector<std::string> WithDb(std::vector<std::string> args) {
     args.insert(args.begin(), {"--database", db_->conninfo()});
     return args;
@@ -45,56 +35,12 @@ class CliJobsTest : public ::tw::testing::PgTest {
     return ::tw::testing::RunCliJson(WithDb(std::move(args)));
   }
 
-  int64_t AddCheckpoint(const std::string& name) {
-    CheckpointFileRegistration reg;
-    reg.run = "run";
-    reg.file_name = name;
-    reg.sha256 = Sha256Hex(name);
-    reg.size_bytes = 100;
-    reg.path = "/ckpt/run/" + name;
-    reg.host = "host-a";
-    reg.mtime_ns = 1;
-    reg.format = "state_dict";
-    auto info = store_->RegisterCheckpointFile(reg);
-    EXPECT_TRUE(info.ok()) << info.status().ToString();
-    return info.ok() ? info->id : 0;
-  }
-
-  DatasetVersionInfo AddDataset(const std::string& name) {
-    DatasetRegistration reg;
-    reg.name = name;
-    reg.manifest_canonical = "{\"content\":\"" + name + "\"}";
-    reg.manifest_sha256 = Sha256Hex(reg.manifest_canonical);
-    reg.files_sha256 = Sha256Hex("files:" + name);
-    reg.num_files = 3;
-    reg.total_bytes = 300;
-    reg.root = "/data/" + name;
-    EXPECT_TRUE(store_->RegisterDataset(reg).ok());
-    auto version = store_->GetDatasetVersion(name);
-    EXPECT_TRUE(version.ok()) << version.status().ToString();
-    return version.ok() ? *version : DatasetVersionInfo{};
-  }
-
-  NewJob Job(int64_t checkpoint_id, const DatasetVersionInfo& version) {
-    NewJob job;
-    auto key =
-        EvaluatorEvaluationKey(Sha256Hex(std::to_string(checkpoint_id)), std::nullopt, version.name,
-                               version.manifest_sha256, config_.sha256, kVersion);
-    EXPECT_TRUE(key.ok());
-    job.evaluation_key = *key;
-    job.checkpoint_id = checkpoint_id;
-    job.dataset_version_id = version.version_id;
-    job.eval_config = config_;
-    job.evaluator_version = kVersion;
-    job.max_attempts = 3;
-    return job;
-  }
-
   // Three pending jobs on dataset "toy": a.pt, b.pt, c.pt.
   std::vector<int64_t> SeedJobs() {
     DatasetVersionInfo toy = AddDataset("toy");
     std::vector<NewJob> jobs;
-    for (const char* name : {"a.pt", "b.pt", "c.pt"}) jobs.push_back(Job(AddCheckpoint(name), toy));
+    for (const char* name : {"a.pt", "b.pt", "c.pt"})
+      jobs.push_back(Job(AddCheckpoint(name, "state_dict"), toy));
     auto queued = store_->EnqueueJobs(jobs);
     EXPECT_TRUE(queued.ok()) << queued.status().ToString();
     EXPECT_EQ(queued.ok() ? queued->queued : 0, 3);
@@ -112,7 +58,6 @@ class CliJobsTest : public ::tw::testing::PgTest {
     return counts.ok() ? *counts : JobCounts{};
   }
 
-  ImportedEvalConfig config_;
   TempDir tmp_;
 };
 
@@ -183,10 +128,7 @@ TEST_F(CliJobsTest, CancelAndRetry) {
 
 TEST_F(CliJobsTest, DeadJobsShowTheirErrorAndRetryWithDead) {
   SeedJobs();
-  ClaimRequest request;
-  request.worker = "host-a:1:0";
-  request.evaluator_version = kVersion;
-  request.lease_token = Sha256Hex("token").substr(0, 32);
+  ClaimRequest request = Request(0);
   auto claim = store_->ClaimNext(request, "host-a");
   ASSERT_TRUE(claim.ok() && claim->has_value()) << claim.status().ToString();
   ASSERT_EQ((*claim)->jobs.size(), 1u);
@@ -254,7 +196,7 @@ TEST_F(CliJobsTest, StatusCountsJobsAndRecords) {
 }
 
 TEST_F(CliJobsTest, RunsSetAndClearArch) {
-  AddCheckpoint("a.pt");
+  AddCheckpoint("a.pt", "state_dict");
   DatasetVersionInfo other = AddDataset("other");
   auto arch_of_run = [&]() -> std::optional<std::string> {
     auto candidates = store_->UnplannedCheckpoints(other.version_id, config_.sha256, 10);

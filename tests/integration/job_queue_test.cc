@@ -13,7 +13,7 @@
 #include "common/sha256.h"
 #include "protocol/eval_config.h"
 #include "store/pg_admin.h"
-#include "tests/testing/pg_test.h"
+#include "tests/testing/queue_pg_test.h"
 #include "tests/testing/status_matchers.h"
 
 namespace tw {
@@ -22,110 +22,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::tw::testing::StatusIs;
 
-constexpr const char* kVersion = "tw-eval test";
+constexpr const char* kVersion = ::tw::testing::kQueueTestEvaluatorVersion;
 
-std::string Token(int n) {
-  std::string hex = Sha256Hex("token" + std::to_string(n));
-  return hex.substr(0, 32);
-}
-
-class JobQueueTest : public ::tw::testing::PgTest {
- protected:
-  void SetUp() override {
-    PgTest::SetUp();
-    if (HasFatalFailure()) return;
-    auto hashed = HashEvalConfig(EvalConfig{});
-    ASSERT_TRUE(hashed.ok());
-    config_ = ImportedEvalConfig{hashed->sha256, hashed->hash_version, hashed->canonical};
-  }
-
-  int64_t AddCheckpoint(const std::string& name, const std::string& format = "torchscript") {
-    CheckpointFileRegistration reg;
-    reg.run = "run";
-    reg.file_name = name;
-    reg.sha256 = Sha256Hex(name);
-    reg.size_bytes = 100;
-    reg.path = "/ckpt/run/" + name;
-    reg.host = "host-a";
-    reg.mtime_ns = 1;
-    reg.format = format;
-    auto info = store_->RegisterCheckpointFile(reg);
-    EXPECT_TRUE(info.ok()) << info.status().ToString();
-    return info.ok() ? info->id : 0;
-  }
-
-  DatasetVersionInfo AddDataset(const std::string& name) {
-    DatasetRegistration reg;
-    reg.name = name;
-    reg.manifest_canonical = "{\"content\":\"" + name + "\"}";
-    reg.manifest_sha256 = Sha256Hex(reg.manifest_canonical);
-    reg.files_sha256 = Sha256Hex("files:" + name);
-    reg.num_files = 3;
-    reg.total_bytes = 300;
-    reg.root = "/data/" + name;
-    EXPECT_TRUE(store_->RegisterDataset(reg).ok());
-    auto version = store_->GetDatasetVersion(name);
-    EXPECT_TRUE(version.ok()) << version.status().ToString();
-    return version.ok() ? *version : DatasetVersionInfo{};
-  }
-
-  NewJob Job(int64_t checkpoint_id, const DatasetVersionInfo& version, int priority = 0,
-             const std::string& evaluator_version = kVersion) {
-    NewJob job;
-    auto key =
-        EvaluatorEvaluationKey(Sha256Hex(std::to_string(checkpoint_id)), std::nullopt, version.name,
-                               version.manifest_sha256, config_.sha256, evaluator_version);
-    EXPECT_TRUE(key.ok());
-    job.evaluation_key = *key;
-    job.checkpoint_id = checkpoint_id;
-    job.dataset_version_id = version.version_id;
-    job.eval_config = config_;
-    job.evaluator_version = evaluator_version;
-    job.priority = priority;
-    job.max_attempts = 3;
-    return job;
-  }
-
-  EvaluationRecord Record(const ClaimedJob& job, int64_t checkpoint_id) {
-    EvaluationRecord r;
-    r.evaluation_key = job.evaluation_key;
-    r.checkpoint_id = checkpoint_id;
-    r.dataset = job.version.name;
-    r.manifest_sha256 = job.version.manifest_sha256;
-    r.eval_config = job.eval_config;
-    r.top1 = 50;
-    r.num_samples = 3;
-    r.predictions = std::string("TWPR\x01\x00\x00\x00", 8) + std::string(8, '\0');
-    r.predictions_digest = Sha256Hex(r.predictions);
-    return r;
-  }
-
-  ClaimRequest Request(int n, const std::string& version = kVersion) {
-    ClaimRequest request;
-    request.worker = "host-a:1:" + std::to_string(n);
-    request.evaluator_version = version;
-    request.lease_token = Token(n);
-    return request;
-  }
-
-  static JobFailure Failure(const std::string& error, bool permanent) {
-    JobFailure failure;
-    failure.error = error;
-    failure.worker = "w";
-    failure.permanent = permanent;
-    return failure;
-  }
-
-  static JobFilter States(std::vector<JobState> states) {
-    JobFilter filter;
-    filter.states = std::move(states);
-    return filter;
-  }
-
-  void Sql(const std::string& sql) { ASSERT_TRUE(ExecuteSql(db_->conninfo(), sql).ok()) << sql; }
-
-  ImportedEvalConfig config_;
-};
+class JobQueueTest : public ::tw::testing::QueuePgTest {};
 
 TEST_F(JobQueueTest, EnqueueIsIdempotentAndKnowsRecordedKeys) {
   int64_t a = AddCheckpoint("a.pt");
@@ -199,7 +98,8 @@ TEST_F(JobQueueTest, ClaimTakesEveryJobOfOneCheckpointByPriority) {
   TW_ASSERT_OK_AND_ASSIGN(auto again, store_->ClaimNext(Request(6), "host-a"));
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->jobs.at(0).attempt, 1);
-  TW_ASSERT_OK_AND_ASSIGN(released, store_->ReleaseJob(again->jobs[0].job_id, Token(99)));
+  TW_ASSERT_OK_AND_ASSIGN(
+      released, store_->ReleaseJob(again->jobs[0].job_id, ::tw::testing::QueueTestToken(99)));
   EXPECT_FALSE(released);
 
   TW_ASSERT_OK_AND_ASSIGN(auto none, store_->ClaimNext(Request(3), "host-a"));

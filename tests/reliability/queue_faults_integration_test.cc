@@ -19,7 +19,7 @@
 #include "store/migrations.h"
 #include "store/pg_admin.h"
 #include "tests/testing/daemon_process.h"
-#include "tests/testing/pg_test.h"
+#include "tests/testing/queue_pg_test.h"
 #include "tests/testing/status_matchers.h"
 
 namespace tw {
@@ -29,28 +29,16 @@ using ::testing::HasSubstr;
 using ::tw::testing::WaitFor;
 using namespace std::chrono_literals;
 
-constexpr const char* kVersion = "tw-eval test";
-
-std::string Token(int n) { return Sha256Hex("token" + std::to_string(n)).substr(0, 32); }
-
 bool Transient(const Status& status) {
   return status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kUnknown;
 }
 
-class QueueFaultTest : public ::tw::testing::PgTest {
+class QueueFaultTest : public ::tw::testing::QueuePgTest {
  protected:
-  void SetUp() override {
-    PgTest::SetUp();
-    if (HasFatalFailure()) return;
-    auto hashed = HashEvalConfig(EvalConfig{});
-    ASSERT_TRUE(hashed.ok());
-    config_ = ImportedEvalConfig{hashed->sha256, hashed->hash_version, hashed->canonical};
-  }
-
   void TearDown() override {
     // Nothing of ours may outlive the test: the scratch database is dropped next.
     for (auto& t : threads_) t.join();
-    PgTest::TearDown();
+    QueuePgTest::TearDown();
   }
 
   std::unique_ptr<PgStore> Connect() {
@@ -106,73 +94,6 @@ class QueueFaultTest : public ::tw::testing::PgTest {
             .ok());
   }
 
-  int64_t AddCheckpoint(const std::string& name) {
-    CheckpointFileRegistration reg;
-    reg.run = "run";
-    reg.file_name = name;
-    reg.sha256 = Sha256Hex(name);
-    reg.size_bytes = 100;
-    reg.path = "/ckpt/run/" + name;
-    reg.host = "host-a";
-    reg.mtime_ns = 1;
-    reg.format = "torchscript";
-    auto info = store_->RegisterCheckpointFile(reg);
-    EXPECT_TRUE(info.ok()) << info.status().ToString();
-    return info.ok() ? info->id : 0;
-  }
-
-  DatasetVersionInfo AddDataset(const std::string& name) {
-    DatasetRegistration reg;
-    reg.name = name;
-    reg.manifest_canonical = "{\"content\":\"" + name + "\"}";
-    reg.manifest_sha256 = Sha256Hex(reg.manifest_canonical);
-    reg.files_sha256 = Sha256Hex("files:" + name);
-    reg.num_files = 3;
-    reg.total_bytes = 300;
-    reg.root = "/data/" + name;
-    EXPECT_TRUE(store_->RegisterDataset(reg).ok());
-    auto version = store_->GetDatasetVersion(name);
-    EXPECT_TRUE(version.ok()) << version.status().ToString();
-    return version.ok() ? *version : DatasetVersionInfo{};
-  }
-
-  NewJob Job(int64_t checkpoint_id, const DatasetVersionInfo& version) {
-    NewJob job;
-    auto key =
-        EvaluatorEvaluationKey(Sha256Hex(std::to_string(checkpoint_id)), std::nullopt, version.name,
-                               version.manifest_sha256, config_.sha256, kVersion);
-    EXPECT_TRUE(key.ok());
-    job.evaluation_key = *key;
-    job.checkpoint_id = checkpoint_id;
-    job.dataset_version_id = version.version_id;
-    job.eval_config = config_;
-    job.evaluator_version = kVersion;
-    job.max_attempts = 3;
-    return job;
-  }
-
-  EvaluationRecord Record(const ClaimedJob& job, int64_t checkpoint_id) {
-    EvaluationRecord r;
-    r.evaluation_key = job.evaluation_key;
-    r.checkpoint_id = checkpoint_id;
-    r.dataset = job.version.name;
-    r.manifest_sha256 = job.version.manifest_sha256;
-    r.eval_config = job.eval_config;
-    r.top1 = 50;
-    r.num_samples = 3;
-    r.predictions = std::string("TWPR\x01\x00\x00\x00", 8) + std::string(8, '\0');
-    r.predictions_digest = Sha256Hex(r.predictions);
-    return r;
-  }
-
-  ClaimRequest Request(int n) {
-    ClaimRequest request;
-    request.worker = "host-a:1:" + std::to_string(n);
-    request.evaluator_version = kVersion;
-    request.lease_token = Token(n);
-    return request;
-  }
-
   std::vector<JobInfo> Jobs() {
     JobFilter all;
     all.limit = 1000;
@@ -181,7 +102,6 @@ class QueueFaultTest : public ::tw::testing::PgTest {
     return jobs.ok() ? *jobs : std::vector<JobInfo>{};
   }
 
-  ImportedEvalConfig config_;
   std::vector<std::thread> threads_;
 };
 
