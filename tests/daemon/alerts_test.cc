@@ -259,12 +259,14 @@ TEST_F(AlertsTest, AnEventCommittedBeforeACrashIsDeliveredAfterTheRestart) {
   std::thread serving([&] { server.listen_after_bind(); });
   while (!server.is_running()) std::this_thread::sleep_for(1ms);
   auto second = StartDaemon("second");
+  // If the kill caught the first daemon in its next attempt, the delivery stays leased to it
+  // for the sender's lease (60 s) before another daemon may send it: wait past that.
   bool delivered = WaitFor(
       [&] {
         std::lock_guard<std::mutex> lock(mu);
         return !ids.empty();
       },
-      60s);
+      90s);
   server.stop();
   serving.join();
   ASSERT_TRUE(delivered) << second->Log();

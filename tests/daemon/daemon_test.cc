@@ -17,6 +17,7 @@
 
 #include "store/pg_admin.h"
 #include "tests/testing/cli.h"
+#include "tests/testing/daemon_fixture.h"
 #include "tests/testing/daemon_process.h"
 #include "tests/testing/httplib.h"
 #include "tests/testing/pg_test.h"
@@ -33,114 +34,7 @@ using ::tw::testing::TempDir;
 using ::tw::testing::WaitFor;
 using namespace std::chrono_literals;
 
-class DaemonTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    db_ = std::make_unique<ScratchDatabase>();
-    ASSERT_TRUE(db_->ok());
-    // As root the evaluator runs as an unprivileged user: it must reach the files.
-    ::chmod(dir_.path().c_str(), 0755);
-    root_ = dir_.Sub("watch");
-    std::filesystem::create_directories(root_);
-    ::chmod(root_.c_str(), 0755);
-    auto store = PgStore::Connect(db_->conninfo());
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
-  }
-
-  // Registers a dataset of three small files (registration hashes, never decodes).
-  void AddDataset(const std::string& name) {
-    std::string data = dir_.Sub("data/" + name);
-    for (const char* cls : {"n01440764", "n01443537"}) {
-      for (int i = 0; i < 2; ++i) {
-        std::string path = data + "/" + cls + "/img" + std::to_string(i) + ".JPEG";
-        std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-        ::tw::testing::WriteTestFile(path, name + path);
-      }
-    }
-    auto result = ::tw::testing::RunCli(
-        {"--database", db_->conninfo(), "dataset", "add", name, data, "--layout", "wnid-folders"});
-    ASSERT_EQ(result.exit_code, 0) << result.output;
-  }
-
-  // A checkpoint shaped like torch.jit.save's zip; `payload` carries the fake's markers.
-  std::string Checkpoint(const std::string& run, const std::string& name,
-                         const std::string& payload, bool by_rename = true) {
-    std::string folder = root_ + "/" + run;
-    std::filesystem::create_directories(folder);
-    ::chmod(folder.c_str(), 0755);
-    std::string path = folder + "/" + name;
-    if (by_rename) {
-      EXPECT_TRUE(
-          ::tw::testing::WriteZip(path + ".tmp", ::tw::testing::TorchScriptEntries(payload)));
-      ::chmod((path + ".tmp").c_str(), 0644);
-      std::filesystem::rename(path + ".tmp", path);
-    } else {
-      std::string bytes = ::tw::testing::ZipBytes(dir_, ::tw::testing::TorchScriptEntries(payload));
-      ::tw::testing::WriteTestFile(path, bytes);
-      ::chmod(path.c_str(), 0644);
-    }
-    return path;
-  }
-
-  struct Options {
-    int slots = 1;
-    std::string lease = "4s";
-    std::string heartbeat = "500ms";
-    int max_attempts = 3;
-    std::string drain = "10s";
-    bool api = false;
-    std::string extra;       // appended at the end (inside [api])
-    std::string eval_extra;  // appended inside [eval]
-    std::string evaluator = TW_FAKE_EVALUATOR_PATH;
-  };
-
-  std::unique_ptr<DaemonProcess> StartDaemon(const std::string& name, const Options& o) {
-    std::string state = dir_.Sub("state-" + name);
-    std::filesystem::create_directories(state);
-    ::chmod(state.c_str(), 0755);
-    std::string config = dir_.Sub(name + ".toml");
-    std::ofstream out(config);
-    out << "[watch]\nroots = [\"" << root_ << "\"]\nsettle = \"200ms\"\nrescan_interval = \"2s\"\n"
-        << "[eval]\nevaluator = \"" << o.evaluator << "\"\n"
-        << o.eval_extra << "[workers]\nslots = " << o.slots << "\nlease = \"" << o.lease
-        << "\"\nheartbeat = \"" << o.heartbeat << "\"\nmax_attempts = " << o.max_attempts
-        << "\nretry_backoff = \"100ms\"\npoll_interval = \"500ms\"\nplan_interval = \"1s\"\n"
-        << "drain_timeout = \"" << o.drain << "\"\n"
-        << "[api]\nenabled = " << (o.api ? "true" : "false") << "\nport = 0\n"
-        << o.extra;
-    out.close();
-    return std::make_unique<DaemonProcess>(
-        TW_DAEMON_PATH,
-        std::vector<std::string>{"--config", config, "--database", db_->conninfo(), "--state-dir",
-                                 state, "--log-level", "info"},
-        dir_.Sub(name + ".log"));
-  }
-
-  JobCounts Counts() {
-    auto counts = store_->CountJobs();
-    EXPECT_TRUE(counts.ok()) << counts.status().ToString();
-    return counts.ok() ? *counts : JobCounts{};
-  }
-
-  int64_t Evaluations() {
-    auto counts = store_->Counts();
-    return counts.ok() ? counts->evaluations : -1;
-  }
-
-  std::vector<JobInfo> Jobs() {
-    JobFilter all;
-    all.limit = 1000;
-    auto jobs = store_->ListJobs(all);
-    EXPECT_TRUE(jobs.ok());
-    return jobs.ok() ? *jobs : std::vector<JobInfo>{};
-  }
-
-  TempDir dir_;
-  std::string root_;
-  std::unique_ptr<ScratchDatabase> db_;
-  std::unique_ptr<PgStore> store_;
-};
+class DaemonTest : public ::tw::testing::DaemonFixture {};
 
 TEST_F(DaemonTest, ThreeDaemonsRecordEveryEvaluationExactlyOnce) {
   for (const char* name : {"val", "v2", "sketch"}) AddDataset(name);

@@ -19,6 +19,7 @@
 
 #include "store/pg_admin.h"
 #include "tests/testing/cli.h"
+#include "tests/testing/daemon_fixture.h"
 #include "tests/testing/daemon_process.h"
 #include "tests/testing/httplib.h"
 #include "tests/testing/pg_test.h"
@@ -36,18 +37,8 @@ using ::tw::testing::TempDir;
 using ::tw::testing::WaitFor;
 using namespace std::chrono_literals;
 
-class DaemonFaultTest : public ::testing::Test {
+class DaemonFaultTest : public ::tw::testing::DaemonFixture {
  protected:
-  void SetUp() override {
-    db_ = std::make_unique<ScratchDatabase>();
-    ASSERT_TRUE(db_->ok());
-    // As root the evaluator runs as an unprivileged user: it must reach the files.
-    ::chmod(dir_.path().c_str(), 0755);
-    root_ = dir_.Sub("watch");
-    std::filesystem::create_directories(root_);
-    ::chmod(root_.c_str(), 0755);
-    Reconnect();
-  }
   void TearDown() override {
     // A test that closed the database to new sessions opens it again before it is dropped.
     (void)ExecuteSql(::tw::testing::TestDatabaseAdminUrl(),
@@ -64,66 +55,6 @@ class DaemonFaultTest : public ::testing::Test {
     return ExecuteSql(db_->conninfo(), "DO $$BEGIN IF NOT (" + condition +
                                            ") THEN RAISE EXCEPTION 'no'; END IF; END$$")
         .ok();
-  }
-
-  // Registers a dataset of four small files (registration hashes, never decodes).
-  void AddDataset(const std::string& name) {
-    std::string data = dir_.Sub("data/" + name);
-    for (const char* cls : {"n01440764", "n01443537"}) {
-      for (int i = 0; i < 2; ++i) {
-        std::string path = data + "/" + cls + "/img" + std::to_string(i) + ".JPEG";
-        std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-        ::tw::testing::WriteTestFile(path, name + path);
-      }
-    }
-    auto result = ::tw::testing::RunCli(
-        {"--database", db_->conninfo(), "dataset", "add", name, data, "--layout", "wnid-folders"});
-    ASSERT_EQ(result.exit_code, 0) << result.output;
-  }
-
-  // A checkpoint shaped like torch.jit.save's zip, renamed into place; `payload` carries the
-  // fake evaluator's markers.
-  std::string Checkpoint(const std::string& run, const std::string& name,
-                         const std::string& payload) {
-    std::string folder = root_ + "/" + run;
-    std::filesystem::create_directories(folder);
-    ::chmod(folder.c_str(), 0755);
-    std::string path = folder + "/" + name;
-    EXPECT_TRUE(::tw::testing::WriteZip(path + ".tmp", ::tw::testing::TorchScriptEntries(payload)));
-    ::chmod((path + ".tmp").c_str(), 0644);
-    std::filesystem::rename(path + ".tmp", path);
-    return path;
-  }
-
-  struct Options {
-    int slots = 1;
-    std::string lease = "4s";
-    std::string heartbeat = "500ms";
-    std::string poll_interval = "500ms";
-    bool api = false;
-    std::string extra;  // appended at the end (inside [api])
-    std::string evaluator = TW_FAKE_EVALUATOR_PATH;
-  };
-
-  std::unique_ptr<DaemonProcess> StartDaemon(const std::string& name, const Options& o) {
-    std::string state = dir_.Sub("state-" + name);
-    std::filesystem::create_directories(state);
-    ::chmod(state.c_str(), 0755);
-    std::string config = dir_.Sub(name + ".toml");
-    std::ofstream out(config);
-    out << "[watch]\nroots = [\"" << root_ << "\"]\nsettle = \"200ms\"\nrescan_interval = \"2s\"\n"
-        << "[eval]\nevaluator = \"" << o.evaluator << "\"\n"
-        << "[workers]\nslots = " << o.slots << "\nlease = \"" << o.lease << "\"\nheartbeat = \""
-        << o.heartbeat << "\"\nmax_attempts = 3\nretry_backoff = \"100ms\"\npoll_interval = \""
-        << o.poll_interval << "\"\nplan_interval = \"1s\"\ndrain_timeout = \"5s\"\n"
-        << "[api]\nenabled = " << (o.api ? "true" : "false") << "\nport = 0\n"
-        << o.extra;
-    out.close();
-    return std::make_unique<DaemonProcess>(
-        TW_DAEMON_PATH,
-        std::vector<std::string>{"--config", config, "--database", db_->conninfo(), "--state-dir",
-                                 state, "--log-level", "info"},
-        dir_.Sub(name + ".log"));
   }
 
   static bool Ready(DaemonProcess& d) {
@@ -149,25 +80,9 @@ class DaemonFaultTest : public ::testing::Test {
     EXPECT_EQ(d.Wait(20s), std::optional<int>(0)) << d.Log();
   }
 
-  JobCounts Counts() {
-    auto counts = store_->CountJobs();
-    EXPECT_TRUE(counts.ok()) << counts.status().ToString();
-    return counts.ok() ? *counts : JobCounts{};
-  }
   int64_t AllJobs() {
     JobCounts c = Counts();
     return c.pending + c.running + c.done + c.dead + c.cancelled;
-  }
-  int64_t Evaluations() {
-    auto counts = store_->Counts();
-    return counts.ok() ? counts->evaluations : -1;
-  }
-  std::vector<JobInfo> Jobs() {
-    JobFilter all;
-    all.limit = 1000;
-    auto jobs = store_->ListJobs(all);
-    EXPECT_TRUE(jobs.ok());
-    return jobs.ok() ? *jobs : std::vector<JobInfo>{};
   }
   size_t FileCheckpoints() {
     CheckpointFilter files;
@@ -176,11 +91,6 @@ class DaemonFaultTest : public ::testing::Test {
     EXPECT_TRUE(list.ok());
     return list.ok() ? list->size() : 0;
   }
-
-  TempDir dir_;
-  std::string root_;
-  std::unique_ptr<ScratchDatabase> db_;
-  std::unique_ptr<PgStore> store_;
 };
 
 // Q11: while an evaluation runs for four seconds, longer than its two-second lease, no session
