@@ -379,15 +379,8 @@ TEST_F(DaemonTest, TheEvaluatorsMemoryIsLimitedAndOverrunningItFailsTheAttempt) 
 TEST_F(DaemonTest, TellsSystemdWhenReadyAndWhenStopping) {
   AddDataset("val");
   // A NOTIFY_SOCKET of our own, as systemd would give it.
-  int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int sock = BindNotifySocket();
   ASSERT_GE(sock, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::string path = dir_.Sub("notify.sock");
-  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
-  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ::chmod(path.c_str(), 0777);
-  ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
   auto daemon = StartDaemon("d", Options{});
   ::unsetenv("NOTIFY_SOCKET");
   std::string received;

@@ -285,15 +285,8 @@ TEST_F(DaemonFaultTest, ReadyzFollowsTheDatabaseWhileHealthzStaysUp) {
 // its main loop; a daemon that is stopped (a hang) sends none, so systemd would restart it.
 TEST_F(DaemonFaultTest, PingsTheWatchdogFromItsMainLoop) {
   AddDataset("val");
-  int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int sock = BindNotifySocket();
   ASSERT_GE(sock, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::string path = dir_.Sub("notify.sock");
-  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
-  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ::chmod(path.c_str(), 0777);
-  ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
   ::setenv("WATCHDOG_USEC", "400000", 1);  // pings every 200 ms
   auto daemon = StartDaemon("d", Options{});
   ::unsetenv("NOTIFY_SOCKET");

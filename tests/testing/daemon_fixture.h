@@ -6,8 +6,12 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -106,6 +110,22 @@ class DaemonFixture : public ::testing::Test {
         std::vector<std::string>{"--config", config, "--database", db_->conninfo(), "--state-dir",
                                  state, "--log-level", "info"},
         dir_.Sub(name + ".log"));
+  }
+
+  // A datagram socket standing in for systemd's NOTIFY_SOCKET, exported for the daemons started
+  // next (the caller unsets it); -1 after a failed assertion.
+  int BindNotifySocket() {
+    int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    EXPECT_GE(sock, 0);
+    if (sock < 0) return -1;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::string path = dir_.Sub("notify.sock");
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+    EXPECT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ::chmod(path.c_str(), 0777);
+    ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
+    return sock;
   }
 
   JobCounts Counts() {
